@@ -1,0 +1,243 @@
+"""The indexing pipeline: read -> diff by content hash -> chunk -> embed -> write -> publish atomically."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .articles import Article
+from .chunking import TOKENIZER, Chunk, chunk_article
+from .config import Settings
+from .embedding import Embedder, get_embedder
+from .sources import LoadWarning, iter_files, load_file
+from .store import IndexWriter, ModelMismatch, read_manifest
+
+T = TypeVar("T")
+
+
+@dataclass
+class BuildSummary:
+    """What a build did. `published` is the new version folder, or None when nothing changed."""
+
+    indexed: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    removed: int = 0
+    chunks: int = 0
+    warnings: list[str] = field(default_factory=list)
+    published: str | None = None
+    index_version: int | None = None
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
+
+    @property
+    def usable(self) -> int:
+        return self.indexed + self.updated + self.unchanged
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds else 0.0
+
+    def describe(self) -> str:
+        head = (f"{self.indexed} indexed, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{self.skipped} skipped, {self.removed} removed; {self.chunks} passages embedded "
+                f"in {self.seconds:.1f}s")
+        if self.chunks and self.seconds:
+            head += f" ({self.chunks_per_second:.0f} passages/s)"
+        tail = f"published version {self.index_version} at {self.published}" if self.published else \
+            "nothing changed; the published index is as it was"
+        return f"{head}\n{tail}"
+
+
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Run a generator in a background thread, `depth` items ahead (overlaps chunking with encoding)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer
+            failure.append(exc)
+        finally:
+            q.put(done)
+
+    thread = threading.Thread(target=work, daemon=True, name="edsearch-chunker")
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+
+
+def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
+    batch: list[Article] = []
+    for a in articles:
+        batch.append(a)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def embed_unique(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """Encode each distinct text once (duplicate articles share passages)."""
+    order = {t: i for i, t in enumerate(dict.fromkeys(texts))}
+    unique = embedder.encode(list(order))
+    return unique[[order[t] for t in texts]] if len(unique) else unique
+
+
+def build_index(
+    sources: Iterable[str | Path],
+    index_dir: str | Path | None = None,
+    *,
+    model: str | None = None,
+    dtype: str | None = None,
+    prune: bool = False,
+    settings: Settings | None = None,
+    progress: bool = True,
+    batch_articles: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> BuildSummary:
+    """Index the articles under `sources` into `index_dir` (incremental; atomic publish).
+
+    Raises ModelMismatch when the index was built with another model, IndexBusy when another build holds
+    the folder, and IndexStoreError when it cannot be written; the published index is untouched then."""
+    settings = settings or Settings.from_env()
+    index_dir = Path(index_dir or settings.index)
+    started = time.perf_counter()
+    summary = BuildSummary()
+    files = list(iter_files(sources))
+    run_files = {str(f.resolve()) for item in files if not isinstance(item, LoadWarning) for f in [item[0]]}
+
+    with IndexWriter(index_dir) as writer:
+        previous = writer.previous_manifest
+        prev_model = previous["model"]["name"] if previous else None
+        model_name = model or prev_model or settings.model
+        if prev_model and model_name != prev_model:
+            raise ModelMismatch(f"the index at {index_dir} was built with model {prev_model!r}, not {model_name!r}; "
+                                f"use --model {prev_model!r} or build into a new --index folder")
+        existing = writer.existing()
+        seen: dict[str, str] = {}
+        failed_files: set[str] = set()
+        pending: list[Article] = []
+        to_replace: set[str] = set()
+
+        bar = tqdm(total=len(files), unit="file", desc="reading", disable=not progress, leave=False)
+        for item in files:
+            bar.update(1)
+            if isinstance(item, LoadWarning):
+                summary.skipped += 1
+                summary.warnings.append(str(item))
+                continue
+            path, root = item
+            for rec in load_file(path, root):
+                if isinstance(rec, LoadWarning):
+                    summary.skipped += 1
+                    summary.warnings.append(str(rec))
+                    if rec.line is None:
+                        failed_files.add(str(path.resolve()))
+                    continue
+                if rec.id in seen:
+                    summary.skipped += 1
+                    summary.warnings.append(f"{rec.source}: article id {rec.id!r} was already read from {seen[rec.id]};"
+                                            " not merged, skipped (give each article a distinct id)")
+                    continue
+                seen[rec.id] = rec.source
+                if rec.id in existing:
+                    old_hash, old_source = existing[rec.id]
+                    if old_source != rec.source and old_source not in run_files and Path(old_source).exists():
+                        summary.skipped += 1
+                        summary.warnings.append(f"{rec.source}: article id {rec.id!r} is already indexed from "
+                                                f"{old_source}; not merged, skipped (give it a distinct id)")
+                        continue
+                    if old_hash == rec.content_hash:
+                        summary.unchanged += 1
+                        if old_source != rec.source:
+                            writer.db.execute("UPDATE articles SET source = ? WHERE id = ?", (rec.source, rec.id))
+                        continue
+                    to_replace.add(rec.id)
+                    summary.updated += 1
+                else:
+                    summary.indexed += 1
+                pending.append(rec)
+        bar.close()
+
+        removals = set()
+        if prune:
+            for art_id, (_, source) in existing.items():
+                if art_id in seen or source in failed_files:
+                    continue
+                if source in run_files or not Path(source).exists():
+                    removals.add(art_id)
+        summary.removed = len(removals)
+
+        if not pending and not removals:
+            summary.seconds = time.perf_counter() - started
+            return summary
+
+        embedder = get_embedder(model_name, dtype or settings.dtype, settings.batch_size)
+        if previous and previous["model"]["dim"] != embedder.dim:
+            raise ModelMismatch(f"model {model_name!r} gives {embedder.dim}-d vectors but the index holds "
+                                f"{previous['model']['dim']}-d; build into a new --index folder")
+        writer.init_vectors(embedder.dim)
+        writer.remove_articles(removals | to_replace)
+        limit = embedder.max_tokens
+
+        def chunked(batch: list[Article]) -> list[tuple[Article, list[Chunk]]]:
+            return [(a, chunk_article(a, settings.chunk_tokens, settings.chunk_overlap, limit,
+                                      embedder.count_tokens)) for a in batch]
+
+        bar = tqdm(total=len(pending), unit="article", desc="embedding", disable=not progress)
+        for batch in prefetch(map(chunked, _batches(pending, batch_articles))):
+            texts = [c.text for _, chunks in batch for c in chunks]
+            t0 = time.perf_counter()
+            vectors = embed_unique(embedder, texts)
+            summary.encode_seconds += time.perf_counter() - t0
+            writer.add_articles(batch, vectors)
+            summary.chunks += len(texts)
+            bar.update(len(batch))
+            bar.set_postfix(passages=summary.chunks)
+            if on_batch:
+                on_batch(summary.chunks)
+        bar.close()
+
+        counts = writer.counts()
+        if counts["articles"] == 0:
+            summary.warnings.append("nothing left to index; the published index was kept as it was")
+            summary.seconds = time.perf_counter() - started
+            return summary
+        final = writer.publish({
+            "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype,
+                      "max_tokens": embedder.max_tokens, "normalized": True},
+            "tokenizer": TOKENIZER,
+            "chunking": {"target_tokens": settings.chunk_tokens, "overlap_tokens": settings.chunk_overlap,
+                         "max_model_tokens": limit},
+            "vectors": {"type": writer.vectors.kind, "metric": "inner_product"},
+            "sources": sorted({str(Path(s)) for s in sources}),
+        })
+    summary.published = str(final)
+    summary.index_version = read_manifest(final)["index_version"]
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,48 @@
+"""One settings object, read from environment variables (documented defaults in the README)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def _env(name: str, default, cast=str):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of edsearch; each field has an EDSEARCH_<NAME> environment variable."""
+
+    index: str = "index"                # EDSEARCH_INDEX: the index folder
+    model: str = DEFAULT_MODEL          # EDSEARCH_MODEL: sentence-transformers name or path
+    dtype: str = "auto"                 # EDSEARCH_DTYPE: auto | float32 | bfloat16
+    batch_size: int = 64                # EDSEARCH_BATCH_SIZE: encode batch size
+    chunk_tokens: int = 200             # EDSEARCH_CHUNK_TOKENS: target passage size (cl100k tokens)
+    chunk_overlap: int = 40             # EDSEARCH_CHUNK_OVERLAP: overlap between passages (tokens)
+    host: str = "127.0.0.1"             # EDSEARCH_HOST
+    port: int = 8000                    # EDSEARCH_PORT
+    api_token: str = field(default="", repr=False)  # EDSEARCH_API_TOKEN: bearer token; empty = open
+    max_query_chars: int = 1000         # EDSEARCH_MAX_QUERY_CHARS
+    max_body_bytes: int = 64 * 1024     # EDSEARCH_MAX_BODY_BYTES
+    reload_interval: float = 1.0        # EDSEARCH_RELOAD_INTERVAL: seconds between checks for a new index
+    cors_origins: str = ""              # EDSEARCH_CORS_ORIGINS: comma-separated; empty = CORS off
+    llm_url: str = ""                   # EDSEARCH_LLM_URL: OpenAI-compatible base URL; empty = extractive only
+    llm_model: str = "default"          # EDSEARCH_LLM_MODEL
+    llm_timeout: float = 60.0           # EDSEARCH_LLM_TIMEOUT: seconds
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            cast = type(f.default) if f.default is not None else str
+            values[f.name] = _env("EDSEARCH_" + f.name.upper(), f.default, cast)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

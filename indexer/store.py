@@ -1,0 +1,432 @@
+"""The index folder: manifest + FAISS vectors + SQLite (articles, chunks, FTS5), published atomically.
+
+    index/CURRENT            names the published version folder (replaced atomically)
+    index/v000007/manifest.json, vectors.faiss, edsearch.db
+    index/.staging-*/        a build in progress (removed by the next build if it died)
+    index/.lock              held by the one build that may run at a time
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .articles import Article
+from .chunking import Chunk
+from .vectors import VectorIndex
+
+FORMAT = "edsearch-index"
+FORMAT_VERSION = 1
+MANIFEST, VECTORS, DATABASE, CURRENT = "manifest.json", "vectors.faiss", "edsearch.db", "CURRENT"
+KEEP_VERSIONS = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    author TEXT, published TEXT, url TEXT, section TEXT, publication TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',          -- JSON list
+    paragraphs TEXT NOT NULL,                 -- JSON list of [char_start, char_end]
+    source TEXT NOT NULL,                     -- file it was read from
+    content_hash TEXT NOT NULL,               -- changes when anything stored changes
+    text_hash TEXT NOT NULL,                  -- equal for byte-identical bodies (duplicates)
+    indexed_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_text_hash ON articles(text_hash);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE INDEX IF NOT EXISTS articles_author ON articles(author COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,                   -- also the FAISS id
+    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,
+    para_start INTEGER NOT NULL, para_end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id, ordinal);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, title, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+class IndexStoreError(RuntimeError):
+    """Base for index problems; the message says what is wrong and what to do."""
+
+
+class IndexNotFound(IndexStoreError):
+    pass
+
+
+class CorruptIndex(IndexStoreError):
+    pass
+
+
+class IndexBusy(IndexStoreError):
+    pass
+
+
+class ModelMismatch(IndexStoreError):
+    pass
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def current_version_dir(index_dir: Path) -> Path:
+    """The published version folder, or IndexNotFound."""
+    index_dir = Path(index_dir)
+    pointer = index_dir / CURRENT
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        raise IndexNotFound(f"no index at {index_dir}: build one with `edsearch index SOURCE --index {index_dir}`")
+    except OSError as exc:
+        raise CorruptIndex(f"cannot read {pointer}: {exc}")
+    version = index_dir / name
+    if not name or "/" in name or not version.is_dir():
+        raise CorruptIndex(f"{pointer} names {name!r}, which is not a version folder; rebuild the index")
+    return version
+
+
+def read_manifest(version_dir: Path) -> dict:
+    path = Path(version_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CorruptIndex(f"{path} is missing; rebuild the index")
+    except (OSError, ValueError) as exc:
+        raise CorruptIndex(f"{path} is not valid JSON ({exc}); rebuild the index")
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("format_version"), int):
+        raise CorruptIndex(f"{path} is not an edsearch manifest; rebuild the index")
+    if manifest["format_version"] > FORMAT_VERSION:
+        raise CorruptIndex(f"index format {manifest['format_version']} is newer than this edsearch "
+                           f"(reads up to {FORMAT_VERSION}); upgrade edsearch")
+    return manifest
+
+
+def connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        # A published version never changes: immutable skips locking entirely.
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _article_row(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    d["tags"] = json.loads(d.get("tags") or "[]")
+    if "paragraphs" in d:
+        d["paragraphs"] = json.loads(d["paragraphs"])
+    return d
+
+
+@dataclass
+class Filters:
+    """Restrictions on which articles may match; every field is optional."""
+
+    author: str | None = None
+    section: str | None = None
+    tag: str | None = None
+    source: str | None = None           # substring of the source path
+    published_from: str | None = None   # ISO date, inclusive
+    published_to: str | None = None     # ISO date, inclusive
+    article_ids: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any([self.author, self.section, self.tag, self.source, self.published_from,
+                    self.published_to, self.article_ids])
+
+    def where(self, alias: str = "a") -> tuple[str, list]:
+        """SQL condition over the articles table (bound parameters only)."""
+        clauses, params = [], []
+        if self.author:
+            clauses.append(f"{alias}.author = ? COLLATE NOCASE")
+            params.append(self.author)
+        if self.section:
+            clauses.append(f"{alias}.section = ? COLLATE NOCASE")
+            params.append(self.section)
+        if self.tag:
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each({alias}.tags) WHERE lower(value) = lower(?))")
+            params.append(self.tag)
+        if self.source:
+            clauses.append(f"instr({alias}.source, ?) > 0")
+            params.append(self.source)
+        if self.published_from:
+            clauses.append(f"{alias}.published >= ?")
+            params.append(self.published_from)
+        if self.published_to:
+            clauses.append(f"{alias}.published <= ?")
+            params.append(self.published_to)
+        if self.article_ids:
+            clauses.append(f"{alias}.id IN ({','.join('?' * len(self.article_ids))})")
+            params.extend(self.article_ids)
+        return (" AND ".join(clauses) or "1"), params
+
+
+class IndexReader:
+    """A published index version, opened for reading; safe to share between threads."""
+
+    def __init__(self, index_dir: str | Path):
+        self.index_dir = Path(index_dir)
+        self.version_dir = current_version_dir(self.index_dir)
+        self.manifest = read_manifest(self.version_dir)
+        db_path = self.version_dir / DATABASE
+        if not db_path.is_file():
+            raise CorruptIndex(f"{db_path} is missing; rebuild the index")
+        self._db_path = db_path
+        self._local = threading.local()
+        try:
+            self.vectors = VectorIndex.load(self.version_dir / VECTORS)
+        except Exception as exc:  # faiss raises RuntimeError with C++ text
+            raise CorruptIndex(f"{self.version_dir / VECTORS} cannot be read ({str(exc).splitlines()[0][:200]}); "
+                               "rebuild the index") from exc
+        counts = self.manifest.get("counts", {})
+        try:
+            n_chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            n_articles = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise CorruptIndex(f"{db_path} is not a readable SQLite database ({exc}); rebuild the index") from exc
+        if (n_chunks, n_articles, len(self.vectors)) != (counts.get("chunks"), counts.get("articles"), counts.get("vectors")):
+            raise CorruptIndex(
+                f"{self.version_dir} is inconsistent: manifest says {counts}, files hold {n_articles} articles, "
+                f"{n_chunks} chunks, {len(self.vectors)} vectors; rebuild the index")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self._db_path, readonly=True)
+        return conn
+
+    @property
+    def version(self) -> int:
+        return int(self.manifest["index_version"])
+
+    def article(self, article_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return _article_row(row) if row else None
+
+    def articles(self, ids: Iterable[str], with_text: bool = False) -> dict[str, dict]:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        cols = "*" if with_text else ("id, title, author, published, url, section, publication, tags, source, "
+                                      "text_hash")
+        rows = self.db.execute(f"SELECT {cols} FROM articles WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {r["id"]: _article_row(r) for r in rows}
+
+    def chunks(self, ids: Iterable[int]) -> dict[int, dict]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        rows = self.db.execute(f"SELECT * FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {r["id"]: dict(r) for r in rows}
+
+    def duplicates(self, text_hashes: Iterable[str]) -> dict[str, list[str]]:
+        """text_hash -> all article ids with that exact body, for the hashes shared by 2+ articles."""
+        hashes = list(set(text_hashes))
+        if not hashes:
+            return {}
+        rows = self.db.execute(
+            f"SELECT text_hash, id FROM articles WHERE text_hash IN ({','.join('?' * len(hashes))}) ORDER BY id",
+            hashes)
+        out: dict[str, list[str]] = {}
+        for r in rows:
+            out.setdefault(r["text_hash"], []).append(r["id"])
+        return {h: ids for h, ids in out.items() if len(ids) > 1}
+
+    def allowed_chunk_ids(self, filters: Filters) -> np.ndarray:
+        where, params = filters.where("a")
+        rows = self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}", params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def keyword(self, fts_query: str, limit: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(chunk id, bm25 score, higher is better) for an FTS5 MATCH expression, best first."""
+        where, params = (filters or Filters()).where("a")
+        join = "" if not filters else "JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id"
+        sql = (f"SELECT f.rowid, -bm25(chunks_fts, 1.0, 0.3) AS score FROM chunks_fts f {join} "
+               f"WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts, 1.0, 0.3) LIMIT ?")
+        return [(r[0], r[1]) for r in self.db.execute(sql, [fts_query, *params, limit])]
+
+    def facets(self) -> dict:
+        """Values a search page offers as filters."""
+        db = self.db
+        authors = [r[0] for r in db.execute(
+            "SELECT author FROM articles WHERE author IS NOT NULL GROUP BY author ORDER BY count(*) DESC LIMIT 200")]
+        sections = [r[0] for r in db.execute(
+            "SELECT section FROM articles WHERE section IS NOT NULL GROUP BY section ORDER BY count(*) DESC LIMIT 200")]
+        lo, hi = db.execute("SELECT min(published), max(published) FROM articles").fetchone()
+        return {"authors": authors, "sections": sections, "published_min": lo, "published_max": hi}
+
+
+class IndexWriter:
+    """Stages a new version next to the published one and publishes it atomically.
+
+    Usage: `with IndexWriter(dir) as w: ...; w.publish(manifest)`; leaving the block without publishing (an
+    exception, Ctrl-C) discards the staging folder; kill -9 leaves it for the next build to remove."""
+
+    def __init__(self, index_dir: str | Path):
+        self.index_dir = Path(index_dir)
+        self.previous: Path | None = None
+        self.previous_manifest: dict | None = None
+        self.published: Path | None = None
+
+    # -- lifecycle --
+    def __enter__(self) -> "IndexWriter":
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.index_dir / ".lock", "w")
+        except OSError as exc:
+            raise IndexStoreError(f"cannot create the index folder {self.index_dir}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise IndexBusy(f"another build is writing {self.index_dir}; wait for it to finish")
+        for stale in self.index_dir.glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            self.previous = current_version_dir(self.index_dir)
+            self.previous_manifest = read_manifest(self.previous)
+        except IndexNotFound:
+            self.previous = None
+        self.staging = self.index_dir / f".staging-{uuid.uuid4().hex[:12]}"
+        self.staging.mkdir()
+        try:
+            self.db = connect(self.staging / DATABASE, readonly=False)
+            if self.previous is not None:
+                src = sqlite3.connect(f"file:{self.previous / DATABASE}?mode=ro", uri=True)
+                src.backup(self.db)
+                src.close()
+                self.vectors = VectorIndex.load(self.previous / VECTORS)
+            self.db.executescript(SCHEMA)
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.published is None:
+            self._discard()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+    def _discard(self) -> None:
+        try:
+            self.db.close()
+        except Exception:
+            pass
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def init_vectors(self, dim: int) -> None:
+        if not hasattr(self, "vectors"):
+            self.vectors = VectorIndex(dim)
+
+    # -- reading what is there --
+    def existing(self) -> dict[str, tuple[str, str]]:
+        """article id -> (content_hash, source) of what the previous version holds."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, content_hash, source FROM articles")}
+
+    # -- changes --
+    def remove_articles(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            marks = ",".join("?" * len(part))
+            chunk_ids = [r[0] for r in self.db.execute(f"SELECT id FROM chunks WHERE article_id IN ({marks})", part)]
+            self.vectors.remove(chunk_ids)
+            self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(c,) for c in chunk_ids])
+            self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", part)
+            self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
+
+    def add_articles(self, batch: list[tuple[Article, list[Chunk]]], vectors: np.ndarray) -> None:
+        """Insert articles with their chunks; `vectors` holds one row per chunk, in order."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.db.executemany(
+            "INSERT INTO articles (id, title, text, author, published, url, section, publication, tags, "
+            "paragraphs, source, content_hash, text_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(a.id, a.title, a.text, a.author, a.published, a.url, a.section, a.publication,
+              json.dumps(a.tags, ensure_ascii=False), json.dumps(a.paragraphs), a.source, a.content_hash,
+              a.text_hash, now) for a, _ in batch])
+        ids = []
+        fts = []
+        for a, chunks in batch:
+            for c in chunks:
+                cur = self.db.execute(
+                    "INSERT INTO chunks (article_id, ordinal, char_start, char_end, para_start, para_end, n_tokens,"
+                    " text) VALUES (?,?,?,?,?,?,?,?)",
+                    (a.id, c.ordinal, c.char_start, c.char_end, c.para_start, c.para_end, c.n_tokens, c.text))
+                ids.append(cur.lastrowid)
+                fts.append((cur.lastrowid, c.text, a.title))
+        self.db.executemany("INSERT INTO chunks_fts (rowid, text, title) VALUES (?,?,?)", fts)
+        self.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+
+    def counts(self) -> dict:
+        n_articles = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        n_chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return {"articles": n_articles, "chunks": n_chunks, "vectors": len(self.vectors)}
+
+    # -- publishing --
+    def publish(self, manifest: dict) -> Path:
+        """Write everything into the staging folder, then switch CURRENT to it in one atomic rename."""
+        self.db.commit()
+        counts = self.counts()
+        self.db.execute("PRAGMA optimize")
+        self.db.close()
+        self.vectors.save(self.staging / VECTORS)
+        version = (self.previous_manifest or {}).get("index_version", 0) + 1
+        while (self.index_dir / f"v{version:06d}").exists():
+            version += 1
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "index_version": version,
+                    "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    **manifest, "counts": counts,
+                    "files": {"vectors": VECTORS, "database": DATABASE}}
+        (self.staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        for name in (DATABASE, VECTORS, MANIFEST):
+            _fsync(self.staging / name)
+        final = self.index_dir / f"v{version:06d}"
+        os.rename(self.staging, final)
+        _fsync(self.index_dir)
+        tmp = self.index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+        tmp.write_text(final.name + "\n")
+        _fsync(tmp)
+        os.replace(tmp, self.index_dir / CURRENT)
+        _fsync(self.index_dir)
+        self.published = final
+        self._collect_old(keep={final.name, self.previous.name if self.previous else ""})
+        return final
+
+    def _collect_old(self, keep: set[str]) -> None:
+        versions = sorted(p for p in self.index_dir.glob("v[0-9]*") if p.is_dir())
+        for old in versions[:-KEEP_VERSIONS]:
+            if old.name not in keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def iter_versions(index_dir: Path) -> Iterator[Path]:
+    yield from sorted(p for p in Path(index_dir).glob("v[0-9]*") if p.is_dir())
