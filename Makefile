@@ -1,0 +1,36 @@
+# Two set-up commands on a fresh machine (python3 and make present):
+#   make serve   create .venv, install, build the seeds' index if missing or stale, serve it
+#   make test    create .venv, install, run the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+INDEX ?= index
+PYTEST_ARGS ?=
+
+.PHONY: install index serve test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: the CPU wheel; an unbounded torch pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(BIN)/edsearch index seeds/ --index $(INDEX)
+
+serve: index
+	$(BIN)/edsearch serve --index $(INDEX)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(INDEX)/CURRENT $(INDEX)/v[0-9]* $(INDEX)/.staging-* $(INDEX)/.lock

@@ -1,0 +1,8 @@
+"""edsearch query side: open a published index, search it, answer questions, serve it."""
+from indexer.store import Filters
+
+from .models import Answer, ArticleFull, ArticleRef, Citation, Hit, SearchResult
+from .retriever import ArticleNotFound, QueryError, Retriever
+
+__all__ = ["Answer", "ArticleFull", "ArticleNotFound", "ArticleRef", "Citation", "Filters", "Hit", "QueryError",
+           "Retriever", "SearchResult"]

@@ -1,0 +1,134 @@
+"""The `edsearch` command: index, search, ask, serve, eval — thin over the libraries."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+
+from indexer.config import Settings
+
+
+def _filters(args):
+    from indexer.store import Filters
+
+    return Filters(author=args.author, section=args.section, tag=args.tag, source=args.source,
+                   published_from=getattr(args, "from"), published_to=args.to, article_ids=args.article_id or [])
+
+
+def cmd_index(args, settings: Settings) -> int:
+    from indexer import build_index
+
+    summary = build_index(args.sources, args.index, model=args.model, dtype=args.dtype, prune=args.prune,
+                          settings=settings, progress=not args.quiet)
+    for w in summary.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(summary.describe())
+    if summary.usable == 0 and not summary.removed:
+        print("edsearch: error: nothing usable was indexed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_hits(result) -> None:
+    if not result.hits:
+        print("No passages found.")
+        return
+    for hit in result.hits:
+        print(f"[{hit.rank}] {hit.article.title}  (score {hit.score:.4f}; dense #{hit.ranks.dense or '-'}, "
+              f"keyword #{hit.ranks.keyword or '-'})")
+        print(textwrap.indent(textwrap.fill(hit.text.replace("\n\n", " ¶ "), 100), "    "))
+        print(f"    — {hit.citation.label}; characters {hit.citation.char_start}–{hit.citation.char_end} "
+              f"of article {hit.article.id}")
+        if hit.citation.link:
+            print(f"    {hit.citation.link}")
+        if hit.duplicates:
+            print(f"    also filed as: {', '.join(hit.duplicates)}")
+        print()
+
+
+def cmd_search(args, settings: Settings) -> int:
+    from .retriever import Retriever
+
+    result = Retriever(args.index, settings).search(args.query, args.k, args.mode, _filters(args),
+                                                    args.per_article or None, args.recency_half_life_days)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_hits(result)
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from .server import serve
+
+    serve(args.index, args.host, args.port, settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edsearch", description="Semantic search and cited Q&A over editorial archives.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_index(sp):
+        sp.add_argument("--index", help="index folder (default: $EDSEARCH_INDEX or ./index)")
+        return sp
+
+    sp = with_index(sub.add_parser("index", help="index files and folders of articles"))
+    sp.add_argument("sources", nargs="+", metavar="SOURCE", help="files or folders (.txt .md .html .json .jsonl)")
+    sp.add_argument("--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2)")
+    sp.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], help="encode precision (default: auto)")
+    sp.add_argument("--prune", action="store_true", help="remove indexed articles whose source is gone")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_index)
+
+    def with_filters(sp):
+        sp.add_argument("--k", type=int, default=10, help="number of results (1-100)")
+        sp.add_argument("--author")
+        sp.add_argument("--section")
+        sp.add_argument("--tag")
+        sp.add_argument("--source", help="substring of the source file path")
+        sp.add_argument("--from", metavar="YYYY-MM-DD", help="earliest published date")
+        sp.add_argument("--to", metavar="YYYY-MM-DD", help="latest published date")
+        sp.add_argument("--article-id", action="append", help="restrict to this article id (repeatable)")
+        sp.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
+        return sp
+
+    sp = with_filters(with_index(sub.add_parser("search", help="ranked passages with citations")))
+    sp.add_argument("query")
+    sp.add_argument("--mode", default="hybrid", help="hybrid (default), dense or keyword")
+    sp.add_argument("--per-article", type=int, default=2, help="passages per article at most (0: no limit)")
+    sp.add_argument("--recency-half-life-days", type=float, help="prefer recent articles")
+    sp.set_defaults(func=cmd_search)
+
+    sp = with_index(sub.add_parser("serve", help="run the HTTP service and search page"))
+    sp.add_argument("--host", help="bind address (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, help="port (default 8000)")
+    sp.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from indexer.embedding import ModelError
+    from indexer.store import IndexStoreError
+
+    from .retriever import QueryError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("edsearch").setLevel(logging.INFO)
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+        return args.func(args, settings)
+    except (IndexStoreError, QueryError, ModelError, ValueError) as exc:
+        print(f"edsearch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edsearch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Typed shapes that cross the library/HTTP/CLI boundary (the JSON the API returns is their dump)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ArticleRef(BaseModel):
+    id: str = Field(description="Article id (from the source's id field, or its file path)")
+    title: str
+    author: str | None = None
+    published: str | None = Field(None, description="ISO date, YYYY-MM-DD")
+    url: str | None = None
+    section: str | None = None
+    publication: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class Citation(BaseModel):
+    label: str = Field(description='Pasteable reference, e.g. EAF Editorial Board, "Title", para 14')
+    paragraphs: list[int] = Field(description="1-based paragraph numbers in the stored article text")
+    char_start: int = Field(description="Start offset of the passage in the stored article text")
+    char_end: int = Field(description="End offset (exclusive); article.text[char_start:char_end] is the passage")
+    link: str | None = Field(None, description="Source URL with a #:~:text= fragment opening the passage")
+    app_link: str = Field(description="This service's own page for the article, at the cited paragraph")
+
+
+class Ranks(BaseModel):
+    dense: int | None = Field(None, description="1-based rank in the dense (vector) list; null if absent")
+    keyword: int | None = Field(None, description="1-based rank in the keyword (BM25) list; null if absent")
+
+
+class Hit(BaseModel):
+    rank: int
+    score: float = Field(description="Fused score (RRF for hybrid, cosine for dense, BM25 for keyword)")
+    text: str = Field(description="The passage, exactly as in the stored article text")
+    article: ArticleRef
+    citation: Citation
+    highlights: list[tuple[int, int]] = Field(default_factory=list,
+                                              description="[start, end) spans of matching terms in text")
+    ranks: Ranks
+    duplicates: list[str] = Field(default_factory=list,
+                                  description="Other article ids with byte-identical text, collapsed into this hit")
+
+
+class SearchResult(BaseModel):
+    query: str
+    mode: str
+    hits: list[Hit]
+    took_ms: float
+    index_version: int | None = None
+
+
+class Paragraph(BaseModel):
+    number: int
+    char_start: int
+    char_end: int
+    text: str
+
+
+class ArticleFull(ArticleRef):
+    text: str
+    paragraphs: list[Paragraph]
+    source: str
+    duplicates: list[str] = Field(default_factory=list)
+
+
+class AnswerSentence(BaseModel):
+    text: str
+    source: int = Field(description="1-based number of the source in `sources`")
+    char_start: int = Field(description="Offset of the sentence in the source article's stored text")
+    char_end: int
+    paragraph: int
+    score: float
+
+
+class Answer(BaseModel):
+    question: str
+    found: bool
+    answer: str | None = Field(None, description="Answer text with [n] markers pointing into `sources`")
+    confidence: float = Field(description="Calibrated probability that the answer is supported (0..1)")
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    sources: list[Hit] = Field(default_factory=list)
+    mode: str = Field("extractive", description="extractive or generative")
+    removed_citations: list[int] = Field(default_factory=list,
+                                         description="[n] markers the model used that named no given source")
+    message: str | None = None
+    took_ms: float = 0.0

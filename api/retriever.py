@@ -1,0 +1,238 @@
+"""Retriever: open an index once; dense, keyword and hybrid search with filters, diversity and citations."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexer.config import Settings
+from indexer.embedding import get_embedder
+from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelMismatch
+
+from . import citations, keyword
+from .fusion import RRF_K, rrf
+from .models import ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult
+
+log = logging.getLogger("edsearch")
+MODES = ("hybrid", "dense", "keyword")
+MAX_K = 100
+
+
+class QueryError(ValueError):
+    """The request is not valid; the message says which field and what to do."""
+
+
+class ArticleNotFound(LookupError):
+    pass
+
+
+@dataclass
+class _Candidate:
+    chunk_id: int
+    score: float
+    ranks: dict[str, int]
+
+
+def _validate(query: str, k: int, mode: str, max_chars: int) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError("query is empty: type some words or a question")
+    if len(query) > max_chars:
+        raise QueryError(f"query is {len(query)} characters; the limit is {max_chars}")
+    if "\x00" in query:
+        raise QueryError("query contains a NUL character")
+    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {k!r}")
+    if mode not in MODES:
+        raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    return query.strip()
+
+
+def _check_date(value: str | None, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise QueryError(f"{name} must be a date as YYYY-MM-DD, got {value!r}")
+
+
+class Retriever:
+    """Searches one index folder; picks up a newly published version with `reload_if_changed()`."""
+
+    def __init__(self, index_dir: str | Path | None = None, settings: Settings | None = None,
+                 model: str | None = None):
+        self.settings = settings or Settings.from_env()
+        self.index_dir = Path(index_dir or self.settings.index)
+        self._requested_model = model
+        self._lock = threading.Lock()
+        self.reader = self._open()
+
+    # -- opening and reloading --
+    def _open(self) -> IndexReader:
+        reader = IndexReader(self.index_dir)
+        name = reader.manifest["model"]["name"]
+        if self._requested_model and self._requested_model != name:
+            raise ModelMismatch(f"the index at {self.index_dir} was built with model {name!r}; it cannot be "
+                                f"queried with {self._requested_model!r}")
+        self.embedder = get_embedder(name, self.settings.dtype, self.settings.batch_size)
+        if self.embedder.dim != reader.manifest["model"]["dim"]:
+            raise ModelMismatch(f"model {name!r} gives {self.embedder.dim}-d vectors, the index holds "
+                                f"{reader.manifest['model']['dim']}-d; rebuild the index")
+        return reader
+
+    def published_version_name(self) -> str | None:
+        try:
+            return (self.index_dir / CURRENT).read_text().strip()
+        except OSError:
+            return None
+
+    def reload_if_changed(self) -> bool:
+        """Open the newly published version if CURRENT moved; keep serving the old one if it is broken."""
+        name = self.published_version_name()
+        if not name or name == self.reader.version_dir.name:
+            return False
+        with self._lock:
+            if name == self.reader.version_dir.name:
+                return False
+            new = self._open()          # raises on a corrupt version: the caller logs, the old one stays
+            self.reader = new
+            log.info("edsearch: now serving %s", new.version_dir)
+            return True
+
+    # -- search --
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None,
+               per_article: int | None = 2, recency_half_life_days: float | None = None,
+               rrf_k: int = RRF_K) -> SearchResult:
+        """Ranked passages with citations. Raises QueryError for invalid input."""
+        t0 = time.perf_counter()
+        query = _validate(query, k, mode, self.settings.max_query_chars)
+        filters = filters or Filters()
+        filters.published_from = _check_date(filters.published_from, "from")
+        filters.published_to = _check_date(filters.published_to, "to")
+        if per_article is not None and per_article < 1:
+            raise QueryError("per_article must be at least 1 (or null for no limit)")
+        if recency_half_life_days is not None and recency_half_life_days <= 0:
+            raise QueryError("recency_half_life_days must be positive")
+        reader = self.reader
+        candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
+        hits = self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
+        return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
+                            took_ms=round((time.perf_counter() - t0) * 1000, 2))
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return self.embedder.encode([query])[0]
+
+    def _candidates(self, reader: IndexReader, query: str, k: int, mode: str, filters: Filters,
+                    per_article: int | None, rrf_k: int) -> list[_Candidate]:
+        depth = max(50, 5 * k) if per_article else max(20, 2 * k)
+        allowed = reader.allowed_chunk_ids(filters) if filters else None
+        if allowed is not None and len(allowed) == 0:
+            return []
+        lists: dict[str, list[int]] = {}
+        raw: dict[str, dict[int, float]] = {}
+        if mode in ("dense", "hybrid"):
+            scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed)
+            lists["dense"] = [int(i) for i in ids]
+            raw["dense"] = dict(zip(lists["dense"], map(float, scores)))
+        if mode in ("keyword", "hybrid"):
+            expr = keyword.fts_query(query)
+            pairs = reader.keyword(expr, depth, filters if filters else None) if expr else []
+            lists["keyword"] = [cid for cid, _ in pairs]
+            raw["keyword"] = dict(pairs)
+        if mode == "hybrid":
+            return [_Candidate(int(c), s, r) for c, s, r in rrf(lists, rrf_k)]
+        ranked = lists[mode]
+        return [_Candidate(c, raw[mode][c], {mode: i}) for i, c in enumerate(ranked, 1)]
+
+    def _hits(self, reader: IndexReader, query: str, candidates: list[_Candidate], k: int,
+              per_article: int | None, half_life: float | None) -> list[Hit]:
+        if not candidates:
+            return []
+        chunks = reader.chunks(c.chunk_id for c in candidates)
+        articles = reader.articles(ch["article_id"] for ch in chunks.values())
+        if half_life:
+            today = dt.date.today()
+            for c in candidates:
+                published = articles[chunks[c.chunk_id]["article_id"]].get("published")
+                if published:
+                    age = max(0, (today - dt.date.fromisoformat(published)).days)
+                    c.score *= 0.5 ** (age / half_life)
+            candidates = sorted(candidates, key=lambda c: -c.score)
+
+        # Diversity: at most per_article passages per article, overlapping passages merged, duplicates collapsed.
+        picked: dict[str, list[dict]] = {}   # article id -> groups {start, end, paras, score, ranks}
+        order: list[tuple[str, dict]] = []
+        owner_of_text: dict[str, str] = {}  # text_hash -> the article id that represents it
+        for c in candidates:
+            ch = chunks[c.chunk_id]
+            art = articles[ch["article_id"]]
+            owner = owner_of_text.setdefault(art["text_hash"], art["id"])
+            if owner != art["id"]:
+                continue                       # a byte-identical duplicate of an article already in the list
+            groups = picked.setdefault(art["id"], [])
+            merged = False
+            for g in groups:
+                if ch["char_start"] < g["end"] and ch["char_end"] > g["start"]:
+                    g["start"], g["end"] = min(g["start"], ch["char_start"]), max(g["end"], ch["char_end"])
+                    g["paras"] |= set(range(ch["para_start"], ch["para_end"] + 1))
+                    for name, r in c.ranks.items():
+                        g["ranks"][name] = min(g["ranks"].get(name, r), r)
+                    merged = True
+                    break
+            if merged:
+                continue
+            if per_article and len(groups) >= per_article:
+                continue
+            if len(order) >= k:
+                continue                       # keep scanning only to merge overlaps into chosen groups
+            g = {"start": ch["char_start"], "end": ch["char_end"], "score": c.score, "ranks": dict(c.ranks),
+                 "paras": set(range(ch["para_start"], ch["para_end"] + 1))}
+            groups.append(g)
+            order.append((art["id"], g))
+
+        dups = reader.duplicates(articles[a]["text_hash"] for a, _ in order)
+        full = reader.articles((a for a, _ in order), with_text=True)
+        texts = {a: full[a]["text"] for a in full}
+        hits = []
+        for rank, (art_id, g) in enumerate(order, 1):
+            art = articles[art_id]
+            ref = ArticleRef(**{f: art.get(f) for f in ArticleRef.model_fields if f in art})
+            passage = texts[art_id][g["start"]:g["end"]]
+            paras = sorted(g["paras"])
+            hits.append(Hit(
+                rank=rank, score=round(float(g["score"]), 6), text=passage, article=ref,
+                citation=citations.cite(ref, paras, g["start"], g["end"], passage),
+                highlights=keyword.highlight_spans(query, passage),
+                ranks=Ranks(**g["ranks"]),
+                duplicates=[d for d in dups.get(art["text_hash"], []) if d != art_id]))
+        return hits
+
+    # -- articles --
+    def article(self, article_id: str) -> ArticleFull:
+        if not isinstance(article_id, str) or not article_id or len(article_id) > 512:
+            raise QueryError("article id must be 1 to 512 characters")
+        art = self.reader.article(article_id)
+        if art is None:
+            raise ArticleNotFound(f"no article with id {article_id!r} in the index")
+        paras = [Paragraph(number=i, char_start=s, char_end=e, text=art["text"][s:e])
+                 for i, (s, e) in enumerate(art["paragraphs"], 1)]
+        dups = self.reader.duplicates([art["text_hash"]]).get(art["text_hash"], [])
+        return ArticleFull(**{f: art.get(f) for f in ArticleRef.model_fields}, text=art["text"],
+                           paragraphs=paras, source=art["source"], duplicates=[d for d in dups if d != article_id])
+
+    def health(self) -> dict:
+        r = self.reader
+        return {"status": "ok", "index_version": r.version, "version_dir": r.version_dir.name,
+                "built_at": r.manifest.get("built_at"), "counts": r.manifest.get("counts"),
+                "model": r.manifest.get("model"), "vectors": r.manifest.get("vectors")}
+
+    def facets(self) -> dict:
+        return self.reader.facets()
+
+
+__all__ = ["ArticleNotFound", "IndexStoreError", "QueryError", "Retriever", "MODES"]

@@ -1,0 +1,220 @@
+"""FastAPI app: thin routes over Retriever (and the answerer); auth, limits, hot reload of new indexes."""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexer.config import Settings
+from indexer.store import Filters, IndexStoreError
+
+from .models import ArticleFull, SearchResult
+from .retriever import MAX_K, ArticleNotFound, QueryError, Retriever
+
+log = logging.getLogger("edsearch")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+class SearchRequest(BaseModel):
+    """Body of POST /search; the same fields as GET /search's query parameters."""
+
+    q: str = Field(description="Words, a question, or \"quoted phrases\" (phrases must match exactly)")
+    k: int = Field(10, description=f"Number of passages, 1..{MAX_K}")
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    author: str | None = None
+    section: str | None = None
+    tag: str | None = None
+    source: str | None = Field(None, description="Substring of the source file path")
+    from_: str | None = Field(None, alias="from", description="Earliest published date, YYYY-MM-DD")
+    to: str | None = Field(None, description="Latest published date, YYYY-MM-DD")
+    article_id: list[str] = Field(default_factory=list, description="Restrict to these article ids")
+    per_article: int | None = Field(2, description="Passages per article at most (null: no limit)")
+    recency_half_life_days: float | None = Field(None, description="Prefer recent articles (off when null)")
+
+    model_config = {"populate_by_name": True, "extra": "forbid"}
+
+    def filters(self) -> Filters:
+        return Filters(author=self.author, section=self.section, tag=self.tag, source=self.source,
+                       published_from=self.from_, published_to=self.to, article_ids=list(self.article_id))
+
+
+class AppState:
+    """The one Retriever the app serves, plus the thread that swaps in newly published indexes."""
+
+    def __init__(self, settings: Settings, index_dir: Path):
+        self.settings, self.index_dir = settings, index_dir
+        self.retriever: Retriever | None = None
+        self.load_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        try:
+            self.retriever = Retriever(self.index_dir, self.settings)
+        except (IndexStoreError, OSError) as exc:
+            self.load_error = str(exc)
+            log.error("edsearch: %s", exc)
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="edsearch-reload")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def check(self) -> None:
+        try:
+            if self.retriever is None:
+                self.retriever = Retriever(self.index_dir, self.settings)
+                self.load_error = None
+            elif self.retriever.reload_if_changed():
+                self.load_error = None
+        except (IndexStoreError, OSError) as exc:
+            if str(exc) != self.load_error:
+                log.error("edsearch: new index not loaded, still serving the previous one: %s", exc)
+            self.load_error = str(exc)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.reload_interval):
+            self.check()
+
+    def get(self) -> Retriever:
+        if self.retriever is None:
+            raise ApiError(503, "no_index", self.load_error or f"no index loaded from {self.index_dir}")
+        return self.retriever
+
+
+def create_app(index_dir: str | Path | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    state = AppState(settings, Path(index_dir or settings.index))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.start()
+        yield
+        state.stop()
+
+    app = FastAPI(title="edsearch", version="0.1.0", lifespan=lifespan,
+                  description="Semantic search and cited Q&A over an editorial archive. When the server has a "
+                              "token (EDSEARCH_API_TOKEN), send `Authorization: Bearer <token>` on every route "
+                              "but /health.")
+    app.state.edsearch = state
+
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return _error(413, "body_too_large", f"request body over {settings.max_body_bytes} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(QueryError)
+    async def query_error(_: Request, exc: QueryError):
+        return _error(400, "bad_request", str(exc))
+
+    @app.exception_handler(ArticleNotFound)
+    async def not_found(_: Request, exc: ArticleNotFound):
+        return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "body"))
+            parts.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
+        return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, "http_error", str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception):
+        log.exception("edsearch: unexpected error")
+        return _error(500, "internal_error", "unexpected server error; the log has the details")
+
+    def require_token(request: Request) -> None:
+        if not settings.api_token:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(),
+                                                                    settings.api_token.encode()):
+            raise ApiError(401, "unauthorized", "missing or wrong bearer token: send Authorization: Bearer <token>",
+                           {"WWW-Authenticate": "Bearer"})
+
+    auth = [Depends(require_token)]
+
+    @app.get("/health", summary="Index loaded, counts, model and index version (never needs a token)")
+    def health():
+        if state.retriever is None:
+            return JSONResponse({"status": "no_index", "error": state.load_error}, status_code=503)
+        body = state.retriever.health()
+        body["reload_error"] = state.load_error
+        return body
+
+    @app.get("/search", response_model=SearchResult, dependencies=auth, summary="Ranked passages with citations")
+    def search_get(
+        q: str = Query(..., description="Words, a question, or \"quoted phrases\""),
+        k: int = Query(10, description=f"Number of passages, 1..{MAX_K}"),
+        mode: str = Query("hybrid", description="hybrid, dense or keyword"),
+        author: str | None = None, section: str | None = None, tag: str | None = None,
+        source: str | None = Query(None, description="Substring of the source file path"),
+        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
+        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
+        article_id: list[str] = Query(default_factory=list),
+        per_article: int = Query(2, description="Passages per article at most; 0 for no limit"),
+        recency_half_life_days: float | None = None,
+    ):
+        filters = Filters(author=author, section=section, tag=tag, source=source, published_from=from_,
+                          published_to=to, article_ids=article_id)
+        return state.get().search(q, k, mode, filters, per_article or None, recency_half_life_days)
+
+    @app.post("/search", response_model=SearchResult, dependencies=auth, summary="Search with a JSON body")
+    def search_post(body: SearchRequest):
+        return state.get().search(body.q, body.k, body.mode, body.filters(), body.per_article,
+                                  body.recency_half_life_days)
+
+    @app.get("/facets", dependencies=auth, summary="Authors, sections and date range for filters")
+    def facets():
+        return state.get().facets()
+
+    @app.get("/articles/{article_id:path}", response_model=ArticleFull, dependencies=auth,
+             summary="A stored article with its numbered paragraphs")
+    def article(article_id: str):
+        return state.get().article(article_id)
+
+    return app
+
+
+def serve(index_dir: str | Path | None = None, host: str | None = None, port: int | None = None,
+          settings: Settings | None = None) -> None:
+    import uvicorn
+
+    settings = settings or Settings.from_env()
+    uvicorn.run(create_app(index_dir, settings), host=host or settings.host, port=port or settings.port,
+                log_level="info", access_log=False)
