@@ -71,8 +71,16 @@ def token_windows(text: str, start: int, end: int, size: int) -> list[tuple[int,
     if len(tokens) <= size:
         return [(start, end)]
     _, offsets = enc.decode_with_offsets(tokens)
-    cuts = [offsets[i] for i in range(size, len(tokens), size)]
-    bounds = [0, *cuts, len(piece)]
+    bounds = [0]
+    i = size
+    while i < len(tokens):
+        cut = offsets[i]
+        space = piece.rfind(" ", bounds[-1] + 1, cut + 1)   # prefer a cut between words
+        if space > bounds[-1] + 1:
+            cut = space
+        bounds.append(cut)
+        i = next((j for j in range(i, len(tokens)) if offsets[j] >= cut), len(tokens)) + size
+    bounds.append(len(piece))
     spans = []
     for a, b in zip(bounds, bounds[1:]):
         seg = piece[a:b]

@@ -188,7 +188,10 @@ def _load_html(html: str, default_id: str, source: str) -> Article:
     except SkipRecord:
         meta["date"] = None
     # trafilatura separates paragraphs with single newlines.
-    body = "\n\n".join(doc.get("text", "").split("\n"))
+    lines = doc.get("text", "").split("\n")
+    if lines and meta["title"] and lines[0].strip() == meta["title"].strip():
+        lines = lines[1:]  # the headline repeated as the body's first line
+    body = "\n\n".join(lines)
     return make_article(meta, body, default_id, source)
 
 

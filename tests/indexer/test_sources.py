@@ -1,0 +1,99 @@
+"""Loading articles: formats, metadata, cleaning, and bad input that is reported and survived."""
+from __future__ import annotations
+
+import json
+
+from indexer.articles import clean_text
+from indexer.sources import LoadWarning, iter_articles
+
+from ..conftest import SEEDS
+
+
+def _split(items):
+    arts = [i for i in items if not isinstance(i, LoadWarning)]
+    warns = [i for i in items if isinstance(i, LoadWarning)]
+    return arts, warns
+
+
+def test_seed_article_metadata_and_cleaning():
+    arts, warns = _split(list(iter_articles([SEEDS])))
+    assert not warns and len(arts) == 1
+    a = arts[0]
+    assert a.id == "eaf-editorial-canberra-tokyo"
+    assert a.title == "Canberra and Tokyo can do better"
+    assert a.author == "EAF Editorial Board" and a.publication == "East Asia Forum"
+    assert a.published is None and a.url is None
+    assert not a.text.startswith("Listen to this article")      # page furniture removed
+    assert a.text.startswith("In September 2026")
+    assert "Canberra and Tokyo can do better." in a.text          # the body is untouched
+
+
+def test_clean_text_keeps_paragraphs_and_body_sentences():
+    raw = "Share this article\r\n\r\nFirst  para\nwraps here.\n\n\n\nSecond para says: share on Twitter is a phrase.\n\nAdvertisement\n"
+    assert clean_text(raw) == "First para wraps here.\n\nSecond para says: share on Twitter is a phrase."
+
+
+def test_markdown_first_line_is_title_and_front_matter(tmp_path):
+    (tmp_path / "a.md").write_text("# Budget cuts loom\n\nThe treasurer warned of cuts.\n")
+    (tmp_path / "b.txt").write_text("---\ntitle: Rates rise\nauthor: Jo Lee\npublished: 2024-03-05\n"
+                                    "url: https://example.org/rates\nsection: Economy\ntags: [rates, rba]\n---\n"
+                                    "The central bank lifted rates.\n")
+    arts, warns = _split(list(iter_articles([tmp_path])))
+    assert not warns
+    a, b = sorted(arts, key=lambda x: x.id)
+    assert (a.id, a.title, a.text) == ("a", "Budget cuts loom", "The treasurer warned of cuts.")
+    assert (b.title, b.author, b.published, b.url, b.section, b.tags) == (
+        "Rates rise", "Jo Lee", "2024-03-05", "https://example.org/rates", "Economy", ["rates", "rba"])
+
+
+def test_html_uses_article_extractor(tmp_path):
+    body = "".join(f"<p>Paragraph {i} of the story about harbour dredging and the port's future plans.</p>"
+                   for i in range(6))
+    html = (f"<html><head><title>Port plans</title><meta name='author' content='Sam Reed'></head><body>"
+            f"<nav><a href='/'>Home</a> | <a href='/news'>News</a></nav><article><h1>Port plans</h1>{body}</article>"
+            f"<footer>Copyright 2024 Example News. All rights reserved.</footer></body></html>")
+    (tmp_path / "port.html").write_text(html)
+    arts, warns = _split(list(iter_articles([tmp_path / "port.html"])))
+    assert not warns, warns
+    art = arts[0]
+    assert art.title == "Port plans" and art.author == "Sam Reed"
+    assert "Home" not in art.text and "All rights reserved" not in art.text
+    assert len(art.paragraphs) == 6
+
+
+def test_json_jsonl_and_beir_records(tmp_path):
+    (tmp_path / "one.json").write_text(json.dumps([{"id": "x1", "title": "T1", "body": "Body one."},
+                                                   {"id": "x2", "title": "T2", "text": "Body two."}]))
+    (tmp_path / "corpus.jsonl").write_text(
+        json.dumps({"_id": "d1", "title": "BEIR doc", "text": "Text of doc.", "metadata": {}}) + "\n" +
+        json.dumps({"_id": "d2", "title": "Sport", "text": "Goals.", "category": "sport"}) + "\n")
+    arts, warns = _split(list(iter_articles([tmp_path])))
+    assert not warns
+    assert {a.id for a in arts} == {"x1", "x2", "d1", "d2"}
+    assert next(a for a in arts if a.id == "d2").section == "sport"
+
+
+def test_bad_inputs_are_skipped_with_warnings_naming_file_and_line(tmp_path):
+    (tmp_path / "good.txt").write_text("Good title\n\nGood body.\n")
+    (tmp_path / "empty.txt").write_text("  \n")
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02PNG")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 story\n\nna\xefve".encode("latin-1"))
+    (tmp_path / "mixed.jsonl").write_text('{"id": "ok", "title": "T", "text": "Fine."}\n{not json\n'
+                                          '{"id": "notext", "title": "T"}\n')
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    arts, warns = _split(list(iter_articles([tmp_path, tmp_path / "missing.md"])))
+    assert {a.id for a in arts} == {"good", "ok"}
+    text = "\n".join(map(str, warns))
+    assert "empty.txt: empty file" in text
+    assert "binary.txt: binary file" in text
+    assert "latin1.txt: not valid UTF-8" in text
+    assert "mixed.jsonl:2: malformed JSON line" in text
+    assert "mixed.jsonl:3: record has no 'text'" in text
+    assert "image.png: unsupported file type" in text
+    assert "missing.md: no such file" in text
+
+
+def test_bad_date_is_reported(tmp_path):
+    (tmp_path / "d.md").write_text("---\ntitle: X\npublished: last tuesday\n---\nBody.\n")
+    arts, warns = _split(list(iter_articles([tmp_path])))
+    assert not arts and "not an ISO date" in str(warns[0])
