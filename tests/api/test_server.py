@@ -1,0 +1,137 @@
+"""The HTTP service on a real uvicorn server: search, articles, validation, auth, hot index swaps."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from ..conftest import CPTPP_QUESTION, CPTPP_SENTENCE, ROOT, LiveServer
+
+
+def test_get_search_returns_cptpp_passage_first(live_server):
+    r = httpx.get(f"{live_server.url}/search", params={"q": CPTPP_QUESTION, "k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["query"] == CPTPP_QUESTION and body["mode"] == "hybrid" and body["took_ms"] >= 0
+    top = body["hits"][0]
+    assert CPTPP_SENTENCE in top["text"]
+    assert set(top) >= {"rank", "score", "text", "article", "citation", "highlights", "ranks"}
+    assert set(top["article"]) >= {"id", "title", "author", "published", "url", "section"}
+    assert set(top["citation"]) >= {"label", "paragraphs", "char_start", "char_end", "link"}
+    assert 14 in top["citation"]["paragraphs"]
+    article = httpx.get(f"{live_server.url}/articles/{top['article']['id']}").json()
+    assert article["text"][top["citation"]["char_start"]:top["citation"]["char_end"]] == top["text"]
+    assert article["paragraphs"][13]["text"].startswith("Japan and Australia have the opportunity")
+
+
+def test_post_search_matches_get(live_server):
+    get = httpx.get(f"{live_server.url}/search", params={"q": CPTPP_QUESTION, "k": 2, "mode": "dense"}).json()
+    post = httpx.post(f"{live_server.url}/search", json={"q": CPTPP_QUESTION, "k": 2, "mode": "dense"}).json()
+    assert [h["text"] for h in get["hits"]] == [h["text"] for h in post["hits"]]
+
+
+def test_cli_json_is_what_the_api_returns(live_server, seeds_index):
+    out = subprocess.run([sys.executable, "-m", "api.cli", "search", CPTPP_QUESTION, "--index", str(seeds_index),
+                          "--json", "--k", "3"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    cli = json.loads(out.stdout)
+    api = httpx.get(f"{live_server.url}/search", params={"q": CPTPP_QUESTION, "k": 3}).json()
+    assert set(cli) == set(api)
+    assert [h["citation"] for h in cli["hits"]] == [h["citation"] for h in api["hits"]]
+
+
+@pytest.mark.parametrize("method,params,status,fragment", [
+    ("get", {"q": "   "}, 400, "query is empty"),
+    ("get", {"q": "x" * 1001}, 400, "limit is 1000"),
+    ("get", {"q": "x", "k": 0}, 400, "k must be between 1 and 100"),
+    ("get", {"q": "x", "k": 1000000}, 400, "k must be between 1 and 100"),
+    ("get", {"q": "x", "k": "ten"}, 422, "k: "),
+    ("get", {"q": "x", "from": "2024-02-30"}, 400, "from must be a date"),
+    ("get", {"q": "x", "mode": "fuzzy"}, 400, "unknown mode"),
+    ("get", {}, 422, "q: Field required"),
+    ("post", {"q": "x", "mode": "fuzzy"}, 422, "mode"),
+    ("post", {"q": "x", "nonsense": 1}, 422, "nonsense"),
+    ("post", {"k": 3}, 422, "q: Field required"),
+])
+def test_validation_errors_are_clear_4xx(live_server, method, params, status, fragment):
+    if method == "get":
+        r = httpx.get(f"{live_server.url}/search", params=params)
+    else:
+        r = httpx.post(f"{live_server.url}/search", json=params)
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["error"]["message"]
+
+
+def test_malformed_and_oversized_bodies(live_server):
+    r = httpx.post(f"{live_server.url}/search", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "error" in r.json()
+    r = httpx.post(f"{live_server.url}/search", content=b"x" * 200_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert httpx.get(f"{live_server.url}/articles/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    assert httpx.get(f"{live_server.url}/nope").status_code == 404
+
+
+def test_health_and_openapi(live_server):
+    health = httpx.get(f"{live_server.url}/health").json()
+    assert health["status"] == "ok" and health["counts"]["articles"] == 1
+    assert health["model"]["name"] == "all-MiniLM-L6-v2" and health["index_version"] >= 1
+    schema = httpx.get(f"{live_server.url}/openapi.json").json()
+    assert "/search" in schema["paths"] and "Citation" in schema["components"]["schemas"]
+    assert httpx.get(f"{live_server.url}/docs").status_code == 200
+
+
+def test_bearer_token_required_except_health(seeds_index, settings):
+    from api.server import create_app
+
+    secured = dataclasses.replace(settings, api_token="s3cret-token")
+    with LiveServer(create_app(seeds_index, secured)) as server:
+        assert httpx.get(f"{server.url}/health").status_code == 200
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"}):
+            r = httpx.get(f"{server.url}/search", params={"q": "CPTPP"}, headers=headers)
+            assert r.status_code == 401 and "bearer token" in r.json()["error"]["message"]
+        assert httpx.get(f"{server.url}/articles/eaf-editorial-canberra-tokyo").status_code == 401
+        ok = httpx.get(f"{server.url}/search", params={"q": "CPTPP"},
+                       headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200
+
+
+@pytest.mark.slow
+def test_index_swapped_under_running_server_without_failed_queries(index_copy, settings, tmp_path):
+    from api.server import create_app
+    from indexer import build_index
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "peru.md").write_text("Andean trade pact\n\nPeru and Chile signed an Andean trade pact "
+                                              "on copper exports, the ministers said in Lima.\n")
+    failures, done = [], threading.Event()
+
+    with LiveServer(create_app(index_copy, settings)) as server:
+        def load():
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                while not done.is_set():
+                    r = client.get("/search", params={"q": "copper exports trade pact", "k": 3})
+                    if r.status_code != 200:
+                        failures.append(r.status_code)
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for t in threads:
+            t.start()
+        v1 = httpx.get(f"{server.url}/health").json()["index_version"]
+        summary = build_index([tmp_path / "new"], index_copy, settings=settings, progress=False)
+        assert summary.indexed == 1
+        deadline = time.time() + 20
+        while httpx.get(f"{server.url}/health").json()["index_version"] == v1 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        done.set()
+        for t in threads:
+            t.join()
+        assert failures == []
+        assert httpx.get(f"{server.url}/health").json()["index_version"] == v1 + 1
+        top = httpx.get(f"{server.url}/search", params={"q": "copper exports trade pact"}).json()["hits"][0]
+        assert top["article"]["id"] == "peru"
