@@ -1,0 +1,400 @@
+/* edsearch search page: plain JS over the JSON API. Text is always rendered with textContent. */
+"use strict";
+(function () {
+  var TOKEN_KEY = "edsearch-token";
+  var SEARCH_K = 10;
+  var $ = function (id) { return document.getElementById(id); };
+  var form = $("search-form"), q = $("q"), statusEl = $("status"), results = $("results"), answerEl = $("answer");
+  var tokenForm = $("token-form"), tokenInput = $("token");
+  var selects = { author: $("author"), section: $("section") };
+  var dates = { from: $("from"), to: $("to") };
+  var inflight = null, pending = null, facetsLoaded = false;
+
+  /* ---------- helpers ---------- */
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "className") node.className = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) {
+      if (c == null) return;
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  function getToken() { try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; } }
+  function setToken(t) { try { if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) {} }
+
+  function ApiError(status, code, message) { this.status = status; this.code = code; this.message = message; }
+
+  function api(path, signal) {
+    var headers = { "Accept": "application/json" };
+    var token = getToken();
+    if (token) headers["Authorization"] = "Bearer " + token;
+    return fetch(path, { headers: headers, signal: signal }).then(function (resp) {
+      return resp.text().then(function (body) {
+        var data = null;
+        try { data = body ? JSON.parse(body) : null; } catch (e) { data = null; }
+        if (!resp.ok) {
+          var err = (data && data.error) || {};
+          throw new ApiError(resp.status, err.code || "http_" + resp.status,
+                             err.message || (resp.statusText || "request failed") + " (HTTP " + resp.status + ")");
+        }
+        if (data === null) throw new ApiError(resp.status, "bad_response", "the server sent a response that is not JSON");
+        return data;
+      });
+    }, function (e) {
+      if (e && e.name === "AbortError") throw e;
+      throw new ApiError(0, "network", "Could not reach the server. Check your connection and try again.");
+    });
+  }
+
+  /* ---------- state in the URL ---------- */
+  function currentMode() {
+    var checked = form.querySelector('input[name="mode"]:checked');
+    return checked ? checked.value : "search";
+  }
+  function setMode(mode) {
+    var radio = form.querySelector('input[name="mode"][value="' + (mode === "ask" ? "ask" : "search") + '"]');
+    radio.checked = true;
+    $("go").textContent = mode === "ask" ? "Ask" : "Search";
+    $("mode-hint").textContent = mode === "ask"
+      ? "Ask answers from the archive; each sentence cites a numbered source below it."
+      : "Search lists the passages that match best, matching words highlighted.";
+    document.body.dataset.mode = mode === "ask" ? "ask" : "search";
+  }
+  function readForm() {
+    return { q: q.value.trim(), mode: currentMode(), author: selects.author.value, section: selects.section.value,
+             from: dates.from.value, to: dates.to.value };
+  }
+  function ensureOption(select, value) {
+    if (!value) return;
+    for (var i = 0; i < select.options.length; i++) if (select.options[i].value === value) return;
+    select.appendChild(el("option", { value: value, text: value }));
+  }
+  function writeForm(s) {
+    q.value = s.q || "";
+    setMode(s.mode);
+    ["author", "section"].forEach(function (k) { ensureOption(selects[k], s[k]); selects[k].value = s[k] || ""; });
+    dates.from.value = s.from || ""; dates.to.value = s.to || "";
+    updateFilterCount();
+  }
+  function stateFromUrl() {
+    var p = new URLSearchParams(location.search);
+    return { q: p.get("q") || "", mode: p.get("mode") === "ask" ? "ask" : "search", author: p.get("author") || "",
+             section: p.get("section") || "", from: p.get("from") || "", to: p.get("to") || "" };
+  }
+  function urlFor(s) {
+    var p = new URLSearchParams();
+    if (s.q) p.set("q", s.q);
+    if (s.mode === "ask") p.set("mode", "ask");
+    ["author", "section", "from", "to"].forEach(function (k) { if (s[k]) p.set(k, s[k]); });
+    var qs = p.toString();
+    return location.pathname + (qs ? "?" + qs : "");
+  }
+  function updateFilterCount() {
+    var n = ["author", "section"].filter(function (k) { return selects[k].value; }).length +
+            ["from", "to"].filter(function (k) { return dates[k].value; }).length;
+    $("filter-count").textContent = n ? "(" + n + " on)" : "";
+    if (n) $("filters").open = true;
+  }
+
+  /* ---------- states ---------- */
+  function showState(kind, title, detail) {
+    statusEl.className = "state state-" + kind;
+    statusEl.textContent = "";
+    if (title) statusEl.appendChild(el(kind === "error" || kind === "notfound" || kind === "empty" || kind === "noresults" ? "strong" : "span", { text: title }));
+    if (detail) statusEl.appendChild(el("p", { text: detail }));
+    statusEl.setAttribute("data-state", kind);
+  }
+  function clearResults() { results.textContent = ""; answerEl.textContent = ""; answerEl.hidden = true; answerEl.className = "answer"; }
+
+  /* ---------- rendering ---------- */
+  // Highlight spans are Python offsets (code points): slice code point arrays, not UTF-16 strings.
+  function renderPassage(text, spans, cited) {
+    var chars = Array.from(text);
+    var cuts = [0, chars.length];
+    var all = [];
+    (spans || []).forEach(function (s) { all.push({ s: s[0], e: s[1], kind: "term" }); });
+    (cited || []).forEach(function (s) { all.push({ s: s[0], e: s[1], kind: "cited" }); });
+    all.forEach(function (sp) {
+      sp.s = Math.max(0, Math.min(chars.length, sp.s)); sp.e = Math.max(sp.s, Math.min(chars.length, sp.e));
+      cuts.push(sp.s, sp.e);
+    });
+    cuts = cuts.filter(function (v, i, a) { return a.indexOf(v) === i; }).sort(function (a, b) { return a - b; });
+    var out = el("p", { className: "passage" }), wrapper = null;
+    for (var i = 0; i + 1 < cuts.length; i++) {
+      var a = cuts[i], b = cuts[i + 1];
+      if (a === b) continue;
+      var piece = chars.slice(a, b).join("");
+      var term = all.some(function (sp) { return sp.kind === "term" && sp.s <= a && sp.e >= b; });
+      var inCited = all.some(function (sp) { return sp.kind === "cited" && sp.s <= a && sp.e >= b; });
+      var node = term ? el("mark", { text: piece }) : document.createTextNode(piece);
+      if (inCited) {            // one span per run of cited text, the matching terms marked inside it
+        if (!wrapper) { wrapper = el("span", { className: "cited-sentence" }); out.appendChild(wrapper); }
+        wrapper.appendChild(node);
+      } else {
+        wrapper = null;
+        out.appendChild(node);
+      }
+    }
+    return out;
+  }
+
+  function paraRef(paras) {
+    if (!paras || !paras.length) return "";
+    var lo = Math.min.apply(null, paras), hi = Math.max.apply(null, paras);
+    return lo === hi ? "para " + lo : "paras " + lo + "\u2013" + hi;
+  }
+  function articleLink(hit, paras) {
+    var link = "/articles/" + encodeURIComponent(hit.article.id);
+    if (!paras || !paras.length) return link;
+    var lo = Math.min.apply(null, paras), hi = Math.max.apply(null, paras);
+    return link + "?p=" + (lo === hi ? lo : lo + "-" + hi) + "#p" + lo;
+  }
+  function citationText(hit, paras) {
+    var link = hit.citation.link || new URL(articleLink(hit, paras), location.href).href;
+    return hit.citation.label + " " + link;
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return legacyCopy(text); });
+    }
+    return legacyCopy(text);
+  }
+  function legacyCopy(text) {
+    return new Promise(function (resolve, reject) {
+      var area = el("textarea", { readonly: "", "aria-hidden": "true", className: "offscreen" });
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      ok ? resolve() : reject(new Error("copy failed"));
+    });
+  }
+
+  function card(hit, opts) {
+    opts = opts || {};
+    var paras = opts.paragraphs && opts.paragraphs.length ? opts.paragraphs : hit.citation.paragraphs;
+    var href = articleLink(hit, paras);
+    var art = hit.article;
+    var number = opts.number || hit.rank;
+    var li = el("li", { className: "card", id: opts.id || ("hit-" + number), "data-article-id": art.id });
+    var head = el("h3", { className: "headline" }, [
+      el("span", { className: "num", text: opts.sourceLabel ? "[" + number + "] " : number + ". " }),
+      el("a", { href: href, className: "title-link", text: art.title })
+    ]);
+    var meta = [art.author || art.publication, art.published, art.section, paraRef(paras)].filter(Boolean);
+    var metaEl = el("p", { className: "meta" });
+    meta.forEach(function (m, i) {
+      if (i) metaEl.appendChild(document.createTextNode(" \u00b7 "));
+      metaEl.appendChild(el("span", { className: i === meta.length - 1 && paras && paras.length ? "para-ref" : "", text: m }));
+    });
+    var passage = renderPassage(hit.text, hit.highlights, opts.cited);
+    var copyBtn = el("button", { type: "button", className: "copy-citation", text: "Copy citation",
+                                 "aria-label": "Copy citation: " + hit.citation.label });
+    var citationLine = el("p", { className: "citation-label", text: hit.citation.label });
+    copyBtn.addEventListener("click", function () {
+      var text = citationText(hit, paras);
+      copyText(text).then(function () {
+        copyBtn.textContent = "Copied \u2713";
+        copyBtn.setAttribute("data-copied", text);
+        showToast("Citation copied: " + text);
+      }, function () {
+        copyBtn.textContent = "Copy failed";
+        showToast("Could not copy. Select the citation text and copy it by hand.");
+      });
+      setTimeout(function () { copyBtn.textContent = "Copy citation"; }, 2500);
+    });
+    var actions = el("div", { className: "actions" }, [
+      el("a", { href: href, className: "open-article", text: "Open article at " + (paraRef(paras) || "start") }),
+      copyBtn,
+      hit.citation.link ? el("a", { href: hit.citation.link, className: "source-link", rel: "noopener noreferrer",
+                                    target: "_blank", text: "Original \u2197" }) : null
+    ]);
+    li.appendChild(head); li.appendChild(metaEl); li.appendChild(passage); li.appendChild(citationLine);
+    li.appendChild(actions);
+    return li;
+  }
+
+  var toastTimer = null;
+  function showToast(text) {
+    var t = $("toast");
+    if (!t) { t = el("div", { id: "toast", className: "toast", role: "status", "aria-live": "polite" }); document.body.appendChild(t); }
+    t.textContent = text; t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { t.hidden = true; }, 3000);
+  }
+
+  function renderSearch(data, s) {
+    clearResults();
+    if (!data.hits || !data.hits.length) {
+      var filtered = s.author || s.section || s.from || s.to;
+      showState("noresults", "No results for \u201c" + s.q + "\u201d.",
+                filtered ? "Try removing some filters, or use fewer or different words."
+                         : "Try fewer or different words, or check the spelling of a quoted phrase.");
+      return;
+    }
+    showState("ok", data.hits.length + (data.hits.length === 1 ? " passage" : " passages") + " for \u201c" + s.q + "\u201d",
+              null);
+    data.hits.forEach(function (hit) { results.appendChild(card(hit)); });
+  }
+
+  function renderAsk(data, s) {
+    clearResults();
+    var sources = data.sources || [];
+    if (!data.found || !data.answer) {
+      showState("notfound", "Not found in the archive.",
+                data.message || "The archive does not seem to answer this question. Try Search to see the closest passages.");
+      if (sources.length) {
+        answerEl.hidden = false;
+        answerEl.className = "answer answer-plain";
+        answerEl.appendChild(el("h2", { className: "closest", text: "Closest passages (not enough to answer)" }));
+        sources.forEach(function (hit, i) { results.appendChild(card(hit, { number: i + 1, id: "source-" + (i + 1), sourceLabel: true })); });
+      }
+      return;
+    }
+    showState("ok", "Answer from the archive", null);
+    var sentences = data.sentences || [];
+    var byCited = {};
+    sentences.forEach(function (st) { (byCited[st.source] = byCited[st.source] || []).push(st); });
+    // The answer text, its [n] markers as links to the numbered sources below.
+    var text = el("p", { className: "answer-text" });
+    String(data.answer).split(/(\[\d+\])/).forEach(function (part) {
+      var m = /^\[(\d+)\]$/.exec(part);
+      if (m && sources[+m[1] - 1]) {
+        text.appendChild(el("a", { href: "#source-" + m[1], className: "marker", "aria-label": "source " + m[1], text: part }));
+      } else if (part) {
+        text.appendChild(document.createTextNode(part));
+      }
+    });
+    var conf = typeof data.confidence === "number" ? Math.round(data.confidence * 100) : null;
+    answerEl.hidden = false;
+    answerEl.appendChild(el("h2", { text: "Answer" }));
+    answerEl.appendChild(text);
+    if (conf !== null) answerEl.appendChild(el("p", { className: "confidence", text: "Confidence " + conf + "%" +
+      (data.message ? " \u2014 " + data.message : "") }));
+    answerEl.appendChild(el("h2", { className: "sources-title", text: "Sources" }));
+    sources.forEach(function (hit, i) {
+      var n = i + 1, cited = byCited[n] || [];
+      var spans = cited.map(function (st) { return [st.char_start - hit.citation.char_start, st.char_end - hit.citation.char_start]; });
+      var paras = cited.map(function (st) { return st.paragraph; }).filter(function (x) { return typeof x === "number"; });
+      results.appendChild(card(hit, { number: n, id: "source-" + n, sourceLabel: true, cited: spans, paragraphs: paras }));
+    });
+  }
+
+  /* ---------- running a query ---------- */
+  function run(s) {
+    if (inflight) inflight.abort();
+    if (!s.q) {
+      clearResults();
+      showState("empty", "Type something to search for.",
+                "Enter a question, some words, or a \"quoted phrase\", then press Enter.");
+      return Promise.resolve();
+    }
+    var params = new URLSearchParams({ q: s.q });
+    ["author", "section", "from", "to"].forEach(function (k) { if (s[k]) params.set(k, s[k]); });
+    var path;
+    if (s.mode === "ask") { path = "/ask?" + params.toString(); }
+    else { params.set("k", String(SEARCH_K)); path = "/search?" + params.toString(); }
+    var ctl = new AbortController();
+    inflight = ctl;
+    results.setAttribute("aria-busy", "true");
+    showState("loading", s.mode === "ask" ? "Finding an answer\u2026" : "Searching\u2026", null);
+    return api(path, ctl.signal).then(function (data) {
+      if (ctl !== inflight) return;
+      (s.mode === "ask" ? renderAsk : renderSearch)(data, s);
+    }, function (err) {
+      if (ctl !== inflight || (err && err.name === "AbortError")) return;
+      clearResults();
+      if (err.status === 401) { askForToken(getToken() ? "That token was not accepted. Enter it again." : null, s); return; }
+      if (err.status === 400 || err.status === 422) { showState("error", "The search could not run.", err.message); return; }
+      showState("error", err.status ? "Server error (" + err.status + ")." : "The server did not answer.",
+                err.message.replace(/[.\s]*$/, ".") + (err.status >= 500 ? " Try again in a moment." : ""));
+    }).then(function () { if (ctl === inflight) { inflight = null; results.removeAttribute("aria-busy"); } });
+  }
+
+  function submit(push) {
+    var s = readForm();
+    var url = urlFor(s);
+    if (url !== location.pathname + location.search) {
+      (push ? history.pushState : history.replaceState).call(history, null, "", url);
+    }
+    updateFilterCount();
+    return run(s);
+  }
+
+  /* ---------- token ---------- */
+  function askForToken(message, retry) {
+    pending = retry || pending;
+    tokenForm.hidden = false;
+    if (message) $("token-message").textContent = message;
+    showState("auth", "An access token is needed.", "Enter it above; it is kept for this browser tab only.");
+    tokenInput.focus();
+  }
+  tokenForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var t = tokenInput.value.trim();
+    if (!t) return;
+    setToken(t);
+    tokenInput.value = "";
+    tokenForm.hidden = true;
+    loadFacets();
+    var s = pending || readForm();
+    pending = null;
+    if (s.q) run(s); else showState("idle", "Token saved for this tab. Type a question and press Enter.", null);
+    q.focus();
+  });
+
+  /* ---------- facets ---------- */
+  function loadFacets() {
+    return api("/facets").then(function (f) {
+      facetsLoaded = true;
+      [["author", f.authors], ["section", f.sections]].forEach(function (pair) {
+        var sel = selects[pair[0]], keep = sel.value;
+        (pair[1] || []).forEach(function (v) { ensureOption(sel, v); });
+        sel.value = keep;
+      });
+      ["from", "to"].forEach(function (k) {
+        if (f.published_min) dates[k].min = f.published_min;
+        if (f.published_max) dates[k].max = f.published_max;
+      });
+    }, function (err) {
+      if (err.status === 401) askForToken(getToken() ? "That token was not accepted. Enter it again." : null, null);
+      // Otherwise the filters stay as typed; the search itself reports the error.
+    });
+  }
+
+  /* ---------- wiring ---------- */
+  form.addEventListener("submit", function (e) { e.preventDefault(); submit(true); });
+  Array.prototype.forEach.call(form.querySelectorAll('input[name="mode"]'), function (r) {
+    r.addEventListener("change", function () { setMode(currentMode()); if (q.value.trim()) submit(true); });
+  });
+  [selects.author, selects.section, dates.from, dates.to].forEach(function (c) {
+    c.addEventListener("change", function () { updateFilterCount(); if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm())); });
+  });
+  $("clear-filters").addEventListener("click", function () {
+    selects.author.value = ""; selects.section.value = ""; dates.from.value = ""; dates.to.value = "";
+    updateFilterCount();
+    if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm()));
+  });
+  window.addEventListener("popstate", function () {
+    var s = stateFromUrl(); writeForm(s);
+    if (s.q) run(s); else { clearResults(); showState("idle", "Type a question or words and press Enter.", null); }
+  });
+
+  var initial = stateFromUrl();
+  writeForm(initial);
+  loadFacets().then(function () {
+    if (initial.q && tokenForm.hidden) run(initial);
+    else if (initial.q) pending = initial;
+  });
+  if (!initial.q) q.focus();
+  window.edsearch = { run: run, readForm: readForm, facetsLoaded: function () { return facetsLoaded; } };
+})();
