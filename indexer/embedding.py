@@ -1,6 +1,7 @@
 """Embedder: resolve a sentence-transformers model offline, pick the dtype, encode normalised vectors."""
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from functools import lru_cache
@@ -81,6 +82,10 @@ class Embedder:
         self.dim = int(dim_of())
         self.max_tokens = int(self.model.max_seq_length)
         self._lock = threading.Lock()
+        # A private tokenizer for count_tokens: the fast tokenizer keeps padding/truncation state, so sharing it
+        # with encode() (the build counts tokens in a prefetch thread while encoding) corrupts encode's batches.
+        self._count_tokenizer = copy.deepcopy(self.model.tokenizer)
+        self._count_lock = threading.Lock()
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Vectors of shape (len(texts), dim), float32, unit length."""
@@ -95,7 +100,8 @@ class Embedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Length of each text in the model's own tokens, special tokens included."""
-        enc = self.model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        with self._count_lock:
+            enc = self._count_tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in enc["input_ids"]]
 
 
