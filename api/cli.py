@@ -60,10 +60,55 @@ def cmd_search(args, settings: Settings) -> int:
     return 0
 
 
+def _print_answer(ans) -> None:
+    if ans.found:
+        print(textwrap.fill(ans.answer, 100))
+        print(f"\n(confidence {ans.confidence:.2f}; {ans.mode})")
+        if ans.removed_citations:
+            print(f"removed citations to sources that were not given: "
+                  f"{', '.join(f'[{n}]' for n in ans.removed_citations)}")
+    else:
+        print(ans.message or "No answer was found in the archive.")
+    cited = {s.source for s in ans.sentences} if ans.found else set()
+    if ans.sources:
+        print("\nSources:" if ans.found else "\nClosest passages:")
+    for n, hit in enumerate(ans.sources, 1):
+        mark = "*" if n in cited else " "
+        print(f"{mark}[{n}] {hit.citation.label} — {hit.article.title} (article {hit.article.id})")
+    for s in ans.sentences if ans.found else []:
+        print(f"    [{s.source}] para {s.paragraph}, characters {s.char_start}–{s.char_end}")
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from .retriever import Retriever
+
+    generate = False if args.extractive else None
+    ans = Retriever(args.index, settings).ask(args.question, k=args.k, filters=_filters(args), generate=generate)
+    if args.json:
+        print(ans.model_dump_json(indent=2))
+    else:
+        _print_answer(ans)
+    return 0
+
+
 def cmd_serve(args, settings: Settings) -> int:
     from .server import serve
 
     serve(args.index, args.host, args.port, settings)
+    return 0
+
+
+def cmd_eval(args, settings: Settings) -> int:
+    from .evaluation import evaluate_beir, format_table
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    report = evaluate_beir(args.beir_dir, args.split, args.index, k=args.k, modes=modes, settings=settings,
+                           progress=not args.quiet)
+    if args.json:
+        print(format_table(report), file=sys.stderr)
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(format_table(report))
     return 0
 
 
@@ -102,10 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--recency-half-life-days", type=float, help="prefer recent articles")
     sp.set_defaults(func=cmd_search)
 
+    sp = with_filters(with_index(sub.add_parser("ask", help="a cited answer to a question, or 'not found'")))
+    sp.add_argument("question")
+    sp.add_argument("--extractive", action="store_true",
+                    help="extractive answer even when EDSEARCH_LLM_URL is set")
+    sp.set_defaults(func=cmd_ask, k=5)
+
     sp = with_index(sub.add_parser("serve", help="run the HTTP service and search page"))
     sp.add_argument("--host", help="bind address (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="port (default 8000)")
     sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("eval", help="retrieval metrics (nDCG@10, recall, MRR) on a BEIR folder")
+    sp.add_argument("beir_dir", metavar="BEIR_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    sp.add_argument("--split", default="test", help="qrels split: train, dev or test (default: test)")
+    sp.add_argument("--index", help="scratch index folder (default: a cache folder under ~/.cache/edsearch/eval)")
+    sp.add_argument("--k", type=int, default=100, help="passages retrieved per query (1-100, default 100)")
+    sp.add_argument("--modes", default="hybrid,dense,keyword", help="comma-separated modes to evaluate")
+    sp.add_argument("--json", action="store_true", help="print the report as JSON (the table goes to stderr)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_eval)
     return p
 
 
@@ -113,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexer.embedding import ModelError
     from indexer.store import IndexStoreError
 
+    from .llm import LLMError
     from .retriever import QueryError
 
     args = build_parser().parse_args(argv)
@@ -122,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.func(args, settings)
-    except (IndexStoreError, QueryError, ModelError, ValueError) as exc:
+    except (IndexStoreError, QueryError, ModelError, ValueError, LLMError) as exc:
         print(f"edsearch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

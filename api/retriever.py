@@ -225,6 +225,12 @@ class Retriever:
         return ArticleFull(**{f: art.get(f) for f in ArticleRef.model_fields}, text=art["text"],
                            paragraphs=paras, source=art["source"], duplicates=[d for d in dups if d != article_id])
 
+    def ask(self, question: str, k: int = 5, filters: Filters | None = None, generate: bool | None = None):
+        """A cited answer (api.models.Answer), or found=false with the closest passages; see api/answer.py."""
+        from .answer import Answerer
+
+        return Answerer(self).ask(question, k=k, filters=filters, generate=generate)
+
     def health(self) -> dict:
         r = self.reader
         return {"status": "ok", "index_version": r.version, "version_dir": r.version_dir.name,

@@ -10,15 +10,18 @@ from typing import Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.config import Settings
 from indexer.store import Filters, IndexStoreError
 
-from .models import ArticleFull, SearchResult
+from .models import Answer, ArticleFull, SearchResult
 from .retriever import MAX_K, ArticleNotFound, QueryError, Retriever
+from .answer import Answerer, sse
+from .llm import LLMError
+from . import web
 
 log = logging.getLogger("edsearch")
 
@@ -47,6 +50,28 @@ class SearchRequest(BaseModel):
     article_id: list[str] = Field(default_factory=list, description="Restrict to these article ids")
     per_article: int | None = Field(2, description="Passages per article at most (null: no limit)")
     recency_half_life_days: float | None = Field(None, description="Prefer recent articles (off when null)")
+
+    model_config = {"populate_by_name": True, "extra": "forbid"}
+
+    def filters(self) -> Filters:
+        return Filters(author=self.author, section=self.section, tag=self.tag, source=self.source,
+                       published_from=self.from_, published_to=self.to, article_ids=list(self.article_id))
+
+
+class AskRequest(BaseModel):
+    """Body of POST /ask; the same fields as GET /ask's query parameters."""
+
+    q: str = Field(description="A question about the archive")
+    k: int = Field(5, description=f"Passages to answer from (and list as sources), 1..{MAX_K}")
+    author: str | None = None
+    section: str | None = None
+    tag: str | None = None
+    source: str | None = Field(None, description="Substring of the source file path")
+    from_: str | None = Field(None, alias="from", description="Earliest published date, YYYY-MM-DD")
+    to: str | None = Field(None, description="Latest published date, YYYY-MM-DD")
+    article_id: list[str] = Field(default_factory=list, description="Restrict to these article ids")
+    generate: bool | None = Field(None, description="null: use the LLM when EDSEARCH_LLM_URL is set; "
+                                                    "false: extractive only; true: require the LLM")
 
     model_config = {"populate_by_name": True, "extra": "forbid"}
 
@@ -136,6 +161,10 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
     async def query_error(_: Request, exc: QueryError):
         return _error(400, "bad_request", str(exc))
 
+    @app.exception_handler(LLMError)
+    async def llm_error(_: Request, exc: LLMError):
+        return _error(502, "llm_unavailable", str(exc))
+
     @app.exception_handler(ArticleNotFound)
     async def not_found(_: Request, exc: ArticleNotFound):
         return _error(404, "not_found", str(exc))
@@ -199,14 +228,62 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         return state.get().search(body.q, body.k, body.mode, body.filters(), body.per_article,
                                   body.recency_half_life_days)
 
+    def ask_filters(author, section, tag, source, from_, to, article_id) -> Filters:
+        return Filters(author=author, section=section, tag=tag, source=source, published_from=from_,
+                       published_to=to, article_ids=article_id)
+
+    @app.get("/ask", response_model=Answer, dependencies=auth,
+             summary="A cited answer to a question, or found=false with the closest passages")
+    def ask_get(
+        q: str = Query(..., description="A question about the archive"),
+        k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
+        author: str | None = None, section: str | None = None, tag: str | None = None,
+        source: str | None = Query(None, description="Substring of the source file path"),
+        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
+        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
+        article_id: list[str] = Query(default_factory=list),
+        generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
+    ):
+        return Answerer(state.get()).ask(q, k, ask_filters(author, section, tag, source, from_, to, article_id),
+                                         generate)
+
+    @app.post("/ask", response_model=Answer, dependencies=auth, summary="Ask with a JSON body")
+    def ask_post(body: AskRequest):
+        return Answerer(state.get()).ask(body.q, body.k, body.filters(), body.generate)
+
+    @app.get("/ask/stream", dependencies=auth, response_class=StreamingResponse,
+             summary="The answer as server-sent events: sources, delta (generative mode), answer, done",
+             responses={200: {"content": {"text/event-stream": {}}}})
+    def ask_stream(
+        q: str = Query(..., description="A question about the archive"),
+        k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
+        author: str | None = None, section: str | None = None, tag: str | None = None,
+        source: str | None = Query(None, description="Substring of the source file path"),
+        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
+        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
+        article_id: list[str] = Query(default_factory=list),
+        generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
+    ):
+        events = Answerer(state.get()).stream(q, k, ask_filters(author, section, tag, source, from_, to,
+                                                                 article_id), generate)
+        return StreamingResponse(sse(events), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
     @app.get("/facets", dependencies=auth, summary="Authors, sections and date range for filters")
     def facets():
         return state.get().facets()
 
-    @app.get("/articles/{article_id:path}", response_model=ArticleFull, dependencies=auth,
-             summary="A stored article with its numbered paragraphs")
-    def article(article_id: str):
+    @app.get("/articles/{article_id:path}", response_model=ArticleFull,
+             summary="A stored article with its numbered paragraphs (an HTML page when Accept prefers text/html)",
+             responses={200: {"content": {"text/html": {}}}})
+    def article(article_id: str, request: Request,
+                p: str | None = Query(None, description="HTML page only: paragraph(s) to highlight, 14 or 14-15")):
+        if web.wants_html(request):    # the page for a browser; without a token it is a shell that fetches JSON
+            return web.article_response(request, article_id, p, state.get, settings.api_token)
+        require_token(request)
         return state.get().article(article_id)
+
+    web.mount(app)                     # GET / (the search page) and /static/*: no token needed
 
     return app
 

@@ -1,0 +1,84 @@
+"""Library: Retriever.ask / api.answer over the seeds' index."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from api import QueryError
+from api.answer import THRESHOLD, Answerer, Candidate, confidence, features, lexical_overlap
+from tests.conftest import CPTPP_QUESTION, CPTPP_SENTENCE
+
+
+@pytest.fixture(scope="module")
+def cptpp(retriever):
+    return retriever.ask(CPTPP_QUESTION)
+
+
+def test_cptpp_answer_cites_paragraph_14(retriever, cptpp):
+    ans = cptpp
+    assert ans.found and ans.mode == "extractive"
+    assert THRESHOLD <= ans.confidence <= 1
+    assert 1 <= len(ans.sentences) <= 3
+    assert CPTPP_SENTENCE in ans.answer
+    [s] = [s for s in ans.sentences if s.text.startswith(CPTPP_SENTENCE)]
+    assert s.paragraph == 14
+    assert f"{s.text} [{s.source}]" in ans.answer
+    src = ans.sources[s.source - 1]
+    art = retriever.reader.article(src.article.id)
+    assert art["text"][s.char_start:s.char_end] == s.text              # exact span in the stored text
+    ps, pe = art["paragraphs"][s.paragraph - 1]
+    assert ps <= s.char_start < s.char_end <= pe
+    assert 14 in src.citation.paragraphs
+    assert src.citation.char_start <= s.char_start and s.char_end <= src.citation.char_end
+
+
+def test_answer_sentences_in_reading_order_and_distinct(cptpp):
+    keys = [(s.source, s.char_start) for s in cptpp.sentences]
+    assert keys == sorted(keys)
+    assert len({s.text for s in cptpp.sentences}) == len(cptpp.sentences)
+    assert [h.rank for h in cptpp.sources] == list(range(1, len(cptpp.sources) + 1))
+
+
+def test_off_topic_question_is_declined_with_closest_passages(retriever):
+    ans = retriever.ask("what is the capital of Peru?")
+    assert not ans.found and ans.answer is None and ans.sentences == []
+    assert ans.confidence < THRESHOLD
+    assert ans.sources, "the closest passages are still listed"
+    assert "no answer was found in the archive" in ans.message.lower()
+
+
+@pytest.mark.parametrize("question, words", [("", "empty"), ("   ", "empty"), ("x" * 5000, "limit")])
+def test_bad_questions_raise_query_error(retriever, question, words):
+    with pytest.raises(QueryError, match=words):
+        retriever.ask(question)
+
+
+def test_bad_k_and_generate_without_llm(retriever):
+    with pytest.raises(QueryError, match="k must be"):
+        retriever.ask(CPTPP_QUESTION, k=0)
+    with pytest.raises(QueryError, match="EDSEARCH_LLM_URL"):
+        retriever.ask(CPTPP_QUESTION, generate=True)
+
+
+def _cand(source, start, cos, vec, text):
+    return Candidate(source, "a", start, start + 10, 1, text, cos=cos, lex=0.0, vec=np.asarray(vec, np.float32))
+
+
+def test_select_drops_repeats_and_weak_runners_up():
+    v = np.array([1.0, 0.0]); w = np.array([0.0, 1.0])
+    ranked = [_cand(2, 50, 0.80, v, "a said"), _cand(1, 10, 0.79, v, "a said again"),
+              _cand(1, 90, 0.78, w, "b said"), _cand(3, 0, 0.40, w / 1.0, "weak")]
+    chosen = Answerer.select(ranked)
+    assert [c.text for c in chosen] == ["b said", "a said"]           # repeat dropped, weak one dropped, source order
+
+
+def test_confidence_is_a_probability_and_monotone():
+    lo = confidence(features([_cand(1, 0, 0.1, [1, 0], "x"), _cand(1, 20, 0.1, [0, 1], "y")]))
+    hi = confidence(features([_cand(1, 0, 0.9, [1, 0], "x"), _cand(1, 20, 0.9, [0, 1], "y")]))
+    assert 0 <= lo < hi <= 1
+    assert confidence(features([])) < THRESHOLD
+
+
+def test_lexical_overlap_stems_words():
+    assert lexical_overlap(["recommended", "cptpp"], "The board recommends the CPTPP.") == 1.0
+    assert lexical_overlap([], "anything") == 0.0
