@@ -11,6 +11,7 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 
+SMALL_BATCH = 8   # texts; at most this many are encoded on a single thread (queries)
 _PACKAGED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
 
@@ -91,9 +92,20 @@ class Embedder:
         """Vectors of shape (len(texts), dim), float32, unit length."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
         with self._lock:  # torch releases the GIL; one encode at a time keeps latency predictable
-            vecs = self.model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
-                                     show_progress_bar=show_progress)
+            # A query-sized batch runs on one thread: with the other core busy (concurrent requests, a build),
+            # two OpenMP threads wait on each other (bench/query_encode.py: p95 142 ms vs 15 ms).
+            threads = torch.get_num_threads()
+            if len(texts) <= SMALL_BATCH and threads > 1:
+                torch.set_num_threads(1)
+            try:
+                vecs = self.model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
+                                         show_progress_bar=show_progress)
+            finally:
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
         vecs = np.ascontiguousarray(vecs.float().cpu().numpy(), dtype=np.float32)
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)  # in fp32, whatever the dtype
         return vecs
