@@ -198,6 +198,16 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
     auth = [Depends(require_token)]
 
+    def query_filters(
+        author: str | None = None, section: str | None = None, tag: str | None = None,
+        source: str | None = Query(None, description="Substring of the source file path"),
+        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
+        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
+        article_id: list[str] = Query(default_factory=list, description="Restrict to these article ids"),
+    ) -> Filters:
+        return Filters(author=author, section=section, tag=tag, source=source, published_from=from_,
+                       published_to=to, article_ids=article_id)
+
     @app.get("/health", summary="Index loaded, counts, model and index version (never needs a token)")
     def health():
         if state.retriever is None:
@@ -211,16 +221,10 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         q: str = Query(..., description="Words, a question, or \"quoted phrases\""),
         k: int = Query(10, description=f"Number of passages, 1..{MAX_K}"),
         mode: str = Query("hybrid", description="hybrid, dense or keyword"),
-        author: str | None = None, section: str | None = None, tag: str | None = None,
-        source: str | None = Query(None, description="Substring of the source file path"),
-        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
-        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
-        article_id: list[str] = Query(default_factory=list),
+        filters: Filters = Depends(query_filters),
         per_article: int = Query(2, description="Passages per article at most; 0 for no limit"),
         recency_half_life_days: float | None = None,
     ):
-        filters = Filters(author=author, section=section, tag=tag, source=source, published_from=from_,
-                          published_to=to, article_ids=article_id)
         return state.get().search(q, k, mode, filters, per_article or None, recency_half_life_days)
 
     @app.post("/search", response_model=SearchResult, dependencies=auth, summary="Search with a JSON body")
@@ -228,24 +232,15 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         return state.get().search(body.q, body.k, body.mode, body.filters(), body.per_article,
                                   body.recency_half_life_days)
 
-    def ask_filters(author, section, tag, source, from_, to, article_id) -> Filters:
-        return Filters(author=author, section=section, tag=tag, source=source, published_from=from_,
-                       published_to=to, article_ids=article_id)
-
     @app.get("/ask", response_model=Answer, dependencies=auth,
              summary="A cited answer to a question, or found=false with the closest passages")
     def ask_get(
         q: str = Query(..., description="A question about the archive"),
         k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
-        author: str | None = None, section: str | None = None, tag: str | None = None,
-        source: str | None = Query(None, description="Substring of the source file path"),
-        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
-        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
-        article_id: list[str] = Query(default_factory=list),
+        filters: Filters = Depends(query_filters),
         generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
     ):
-        return Answerer(state.get()).ask(q, k, ask_filters(author, section, tag, source, from_, to, article_id),
-                                         generate)
+        return Answerer(state.get()).ask(q, k, filters, generate)
 
     @app.post("/ask", response_model=Answer, dependencies=auth, summary="Ask with a JSON body")
     def ask_post(body: AskRequest):
@@ -257,15 +252,10 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
     def ask_stream(
         q: str = Query(..., description="A question about the archive"),
         k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
-        author: str | None = None, section: str | None = None, tag: str | None = None,
-        source: str | None = Query(None, description="Substring of the source file path"),
-        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
-        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
-        article_id: list[str] = Query(default_factory=list),
+        filters: Filters = Depends(query_filters),
         generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
     ):
-        events = Answerer(state.get()).stream(q, k, ask_filters(author, section, tag, source, from_, to,
-                                                                 article_id), generate)
+        events = Answerer(state.get()).stream(q, k, filters, generate)
         return StreamingResponse(sse(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
