@@ -21,7 +21,8 @@ def cmd_index(args, settings: Settings) -> int:
     from indexer import build_index
 
     summary = build_index(args.sources, args.index, model=args.model, dtype=args.dtype, prune=args.prune,
-                          settings=settings, progress=not args.quiet)
+                          settings=settings, progress=not args.quiet, engine=getattr(args, "engine", "local"),
+                          ray_address=getattr(args, "ray_address", None))
     for w in summary.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(summary.describe())
@@ -126,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], help="encode precision (default: auto)")
     sp.add_argument("--prune", action="store_true", help="remove indexed articles whose source is gone")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="who chunks and embeds: this process (local, default) or a Ray Data pipeline (ray; "
+                         "needs pip install 'edsearch[ray]'; see docs/ray.md)")
+    sp.add_argument("--ray-address", metavar="ADDRESS",
+                    help="Ray cluster to run on with --engine ray, e.g. ray://head:10001 or auto "
+                         "(default: $EDSEARCH_RAY_ADDRESS, else a local Ray instance)")
     sp.set_defaults(func=cmd_index)
 
     def with_filters(sp):
@@ -172,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from indexer.embedding import ModelError
+    from indexer.ray_engine import RayUnavailable
     from indexer.store import IndexStoreError
 
     from .llm import LLMError
@@ -184,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.func(args, settings)
-    except (IndexStoreError, QueryError, ModelError, ValueError, LLMError) as exc:
+    except (IndexStoreError, QueryError, ModelError, ValueError, LLMError, RayUnavailable) as exc:
         print(f"edsearch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

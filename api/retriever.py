@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -116,11 +117,20 @@ class Retriever:
         filters.published_to = _check_date(filters.published_to, "to")
         if per_article is not None and per_article < 1:
             raise QueryError("per_article must be at least 1 (or null for no limit)")
-        if recency_half_life_days is not None and recency_half_life_days <= 0:
+        if recency_half_life_days is not None and not recency_half_life_days > 0:     # NaN too
             raise QueryError("recency_half_life_days must be positive")
         reader = self.reader
-        candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
-        hits = self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
+        try:
+            candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
+            hits = self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
+        except sqlite3.OperationalError:
+            # A newer build may have removed this version's folder while the request ran (a thread opens its
+            # connection on first use): answer from the version that is published now.
+            if reader is self.reader and not self.reload_if_changed():
+                raise
+            reader = self.reader
+            candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
+            hits = self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
         return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
                             took_ms=round((time.perf_counter() - t0) * 1000, 2))
 

@@ -35,6 +35,29 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+class BodyLimit:
+    """Counts request body bytes as they arrive: a chunked body has no Content-Length to check up front."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise StarletteHTTPException(413, f"request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
 class SearchRequest(BaseModel):
     """Body of POST /search; the same fields as GET /search's query parameters."""
 
@@ -107,8 +130,9 @@ class AppState:
             if self.retriever is None:
                 self.retriever = Retriever(self.index_dir, self.settings)
                 self.load_error = None
-            elif self.retriever.reload_if_changed():
-                self.load_error = None
+            else:
+                self.retriever.reload_if_changed()
+                self.load_error = None      # serving what CURRENT names (a bad version may have been replaced)
         except (IndexStoreError, OSError) as exc:
             if str(exc) != self.load_error:
                 log.error("edsearch: new index not loaded, still serving the previous one: %s", exc)
@@ -146,6 +170,8 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
 
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
@@ -179,7 +205,8 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, "http_error", str(exc.detail), getattr(exc, "headers", None))
+        code = "body_too_large" if exc.status_code == 413 else "http_error"
+        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):

@@ -25,8 +25,9 @@ _PARA_BREAK = re.compile(r"\n\s*\n")
 
 def clean_text(raw: str) -> str:
     """Normalise whitespace, keep paragraph breaks (blank lines), drop furniture paragraphs."""
-    text = unicodedata.normalize("NFC", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    text = unicodedata.normalize("NFC", text)    # after dropping controls, which can sit inside a sequence
     paragraphs = []
     for block in _PARA_BREAK.split(text):
         lines = [_INLINE_SPACE.sub(" ", line).strip() for line in block.split("\n")]

@@ -119,11 +119,23 @@ def build_index(
     progress: bool = True,
     batch_articles: int = 64,
     on_batch: Callable[[int], None] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> BuildSummary:
     """Index the articles under `sources` into `index_dir` (incremental; atomic publish).
 
     Raises ModelMismatch when the index was built with another model, IndexBusy when another build holds
-    the folder, and IndexStoreError when it cannot be written; the published index is untouched then."""
+    the folder, and IndexStoreError when it cannot be written; the published index is untouched then.
+
+    `engine` picks who chunks and embeds the pending articles: "local" (a prefetch thread, this process) or
+    "ray" (a Ray Data pipeline on the cluster at `ray_address`, or a local Ray instance; indexer/ray_engine.py).
+    Reading, the diff by content hash, the writes and the publish are this same code for both."""
+    if engine not in ("local", "ray"):
+        raise ValueError(f"unknown engine {engine!r}; use local or ray")
+    if engine == "ray":
+        from .ray_engine import import_ray
+
+        import_ray()   # a missing Ray fails before anything is read or locked
     settings = settings or Settings.from_env()
     index_dir = Path(index_dir or settings.index)
     started = time.perf_counter()
@@ -131,7 +143,7 @@ def build_index(
     files = list(iter_files(sources))
     run_files = {str(f.resolve()) for item in files if not isinstance(item, LoadWarning) for f in [item[0]]}
 
-    with IndexWriter(index_dir) as writer:
+    with IndexWriter(index_dir, settings=settings) as writer:
         previous = writer.previous_manifest
         prev_model = previous["model"]["name"] if previous else None
         model_name = model or prev_model or settings.model
@@ -209,12 +221,28 @@ def build_index(
             return [(a, chunk_article(a, settings.chunk_tokens, settings.chunk_overlap, limit,
                                       embedder.count_tokens)) for a in batch]
 
+        def local_stage() -> Iterator[tuple[list[tuple[Article, list[Chunk]]], np.ndarray]]:
+            for batch in prefetch(map(chunked, _batches(pending, batch_articles))):
+                texts = [c.text for _, chunks in batch for c in chunks]
+                t0 = time.perf_counter()
+                vectors = embed_unique(embedder, texts)
+                summary.encode_seconds += time.perf_counter() - t0
+                yield batch, vectors
+
+        timings: dict = {}
+        if engine == "ray":
+            from .ray_engine import chunk_and_embed
+
+            stage = chunk_and_embed(pending, model=model_name, dtype=embedder.dtype, batch_size=embedder.batch_size,
+                                    chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap,
+                                    limit=limit, dim=embedder.dim, address=ray_address,
+                                    batch_articles=batch_articles, timings=timings, verbose=progress)
+        else:
+            stage = local_stage()
+
         bar = tqdm(total=len(pending), unit="article", desc="embedding", disable=not progress)
-        for batch in prefetch(map(chunked, _batches(pending, batch_articles))):
+        for batch, vectors in stage:
             texts = [c.text for _, chunks in batch for c in chunks]
-            t0 = time.perf_counter()
-            vectors = embed_unique(embedder, texts)
-            summary.encode_seconds += time.perf_counter() - t0
             writer.add_articles(batch, vectors)
             summary.chunks += len(texts)
             bar.update(len(batch))
@@ -222,6 +250,7 @@ def build_index(
             if on_batch:
                 on_batch(summary.chunks)
         bar.close()
+        summary.encode_seconds += timings.get("encode_seconds", 0.0)
 
         counts = writer.counts()
         if counts["articles"] == 0:

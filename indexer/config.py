@@ -37,6 +37,16 @@ class Settings:
     llm_url: str = ""                   # EDSEARCH_LLM_URL: OpenAI-compatible base URL; empty = extractive only
     llm_model: str = "default"          # EDSEARCH_LLM_MODEL
     llm_timeout: float = 60.0           # EDSEARCH_LLM_TIMEOUT: seconds
+    vector_index: str = "auto"          # EDSEARCH_VECTOR_INDEX: auto | flat | hnsw | ivfpq (docs/scale.md)
+    hnsw_threshold: int = 200_000       # EDSEARCH_HNSW_THRESHOLD: auto: exact below, HNSW above this many passages
+    ivfpq_threshold: int = 0            # EDSEARCH_IVFPQ_THRESHOLD: auto: IVF-PQ above this many (0 = never)
+    hnsw_m: int = 32                    # EDSEARCH_HNSW_M: graph degree
+    hnsw_ef_construction: int = 128     # EDSEARCH_HNSW_EF_CONSTRUCTION
+    hnsw_ef_search: int = 256           # EDSEARCH_HNSW_EF_SEARCH (recall: docs/scale.md)
+    ivf_nlist: int = 0                  # EDSEARCH_IVF_NLIST: 0 = 4 * sqrt(passages)
+    ivf_nprobe: int = 32                # EDSEARCH_IVF_NPROBE
+    pq_m: int = 48                      # EDSEARCH_PQ_M: PQ sub-quantizers (divides the model dim)
+    compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

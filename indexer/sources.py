@@ -219,7 +219,8 @@ def _load_json(text: str, source: str, stem: str, jsonl: bool) -> Iterator[Artic
             except SkipRecord as exc:
                 yield LoadWarning(source, f"record {i}: {exc}")
         return
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # split on \n only: str.splitlines() also breaks at U+2028, U+2029 and U+0085, which JSON strings may hold
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .articles import Article
 from .chunking import Chunk
-from .vectors import VectorIndex
+from .vectors import VectorIndex, VectorPolicy
 
 FORMAT = "edsearch-index"
 FORMAT_VERSION = 1
@@ -144,6 +144,35 @@ def _article_row(row: sqlite3.Row) -> dict:
     return d
 
 
+def _check_db_size(path: Path) -> None:
+    """A truncated SQLite file can still open and count rows: its size must be the header's page count x size."""
+    with open(path, "rb") as fh:
+        header = fh.read(100)
+        size = os.fstat(fh.fileno()).st_size
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise CorruptIndex(f"{path} is not an SQLite database (truncated or overwritten); rebuild the index")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if pages and header[24:28] == header[92:96] and size != pages * page_size:
+        raise CorruptIndex(f"{path} is {size} bytes but its header says {pages} pages of {page_size} "
+                           f"({pages * page_size} bytes): the file is truncated or damaged; rebuild the index")
+
+
+def _write_failure(exc: BaseException, folder: Path) -> IndexStoreError | None:
+    """A clear error for a build that could not write its files (a full disk, say), or None for other errors."""
+    if isinstance(exc, IndexStoreError):
+        return None
+    text = str(exc)
+    full = getattr(exc, "errno", None) in (28, 122) or "disk is full" in text or "No space left" in text
+    faiss_write = isinstance(exc, RuntimeError) and "write error" in text     # faiss: RuntimeError, C++ text
+    if not (full or faiss_write or isinstance(exc, sqlite3.Error)):
+        return None
+    why = "no space left on the device" if full else f"{type(exc).__name__}: {text.splitlines()[0][:200]}"
+    return IndexStoreError(f"the build could not write to {folder} ({why}); it was discarded and any published "
+                           "index is unchanged")
+
+
 @dataclass
 class Filters:
     """Restrictions on which articles may match; every field is optional."""
@@ -197,6 +226,7 @@ class IndexReader:
         db_path = self.version_dir / DATABASE
         if not db_path.is_file():
             raise CorruptIndex(f"{db_path} is missing; rebuild the index")
+        _check_db_size(db_path)
         self._db_path = db_path
         self._local = threading.local()
         try:
@@ -204,6 +234,9 @@ class IndexReader:
         except Exception as exc:  # faiss raises RuntimeError with C++ text
             raise CorruptIndex(f"{self.version_dir / VECTORS} cannot be read ({str(exc).splitlines()[0][:200]}); "
                                "rebuild the index") from exc
+        ef = os.environ.get("EDSEARCH_HNSW_EF_SEARCH")
+        if ef and hasattr(self.vectors, "ef_search"):     # a query-time knob: applies without a rebuild
+            self.vectors.ef_search = int(ef)
         counts = self.manifest.get("counts", {})
         try:
             n_chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -290,8 +323,13 @@ class IndexWriter:
     Usage: `with IndexWriter(dir) as w: ...; w.publish(manifest)`; leaving the block without publishing (an
     exception, Ctrl-C) discards the staging folder; kill -9 leaves it for the next build to remove."""
 
-    def __init__(self, index_dir: str | Path):
+    def __init__(self, index_dir: str | Path, settings=None, vector_policy: VectorPolicy | None = None):
         self.index_dir = Path(index_dir)
+        if vector_policy is None:
+            from .config import Settings
+
+            vector_policy = VectorPolicy.from_settings(settings or Settings.from_env())
+        self.vector_policy = vector_policy     # which vector index type publish() writes (indexer/vectors.py)
         self.previous: Path | None = None
         self.previous_manifest: dict | None = None
         self.published: Path | None = None
@@ -325,8 +363,12 @@ class IndexWriter:
                 src.close()
                 self.vectors = VectorIndex.load(self.previous / VECTORS)
             self.db.executescript(SCHEMA)
-        except BaseException:
+        except BaseException as exc:
             self._discard()
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            if clear := _write_failure(exc, self.index_dir):
+                raise clear from exc
             raise
         return self
 
@@ -335,6 +377,8 @@ class IndexWriter:
             self._discard()
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
+        if exc is not None and self.published is None and (clear := _write_failure(exc, self.index_dir)):
+            raise clear from exc
 
     def _discard(self) -> None:
         try:
@@ -395,19 +439,21 @@ class IndexWriter:
     def publish(self, manifest: dict) -> Path:
         """Write everything into the staging folder, then switch CURRENT to it in one atomic rename."""
         self.db.commit()
-        counts = self.counts()
+        # The vector index type follows the size (flat -> hnsw ...) and HNSW tombstones get compacted here.
+        self.vectors = self.vectors.converted(self.vector_policy)
+        counts = self.counts()              # "vectors" counts live vectors, as IndexReader checks
         self.db.execute("PRAGMA optimize")
         self.db.close()
-        self.vectors.save(self.staging / VECTORS)
+        vector_files = self.vectors.save(self.staging / VECTORS)
         version = (self.previous_manifest or {}).get("index_version", 0) + 1
         while (self.index_dir / f"v{version:06d}").exists():
             version += 1
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "index_version": version,
                     "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    **manifest, "counts": counts,
+                    **manifest, "vectors": self.vectors.describe(), "counts": counts,
                     "files": {"vectors": VECTORS, "database": DATABASE}}
         (self.staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        for name in (DATABASE, VECTORS, MANIFEST):
+        for name in {DATABASE, MANIFEST, *(p.name for p in vector_files)}:
             _fsync(self.staging / name)
         final = self.index_dir / f"v{version:06d}"
         os.rename(self.staging, final)
