@@ -37,7 +37,7 @@ from indexer.store import Filters
 
 from . import keyword
 from .models import Answer, AnswerSentence, Hit
-from .retriever import MAX_K, QueryError
+from .retriever import QueryError, check_k, check_text
 
 # -- scoring --
 LEX_WEIGHT = 0.3           # weight of lexical overlap next to the cosine (bench/calibrate_ask.py compares values)
@@ -117,19 +117,9 @@ def _paragraph_of(paragraphs: list[tuple[int, int]], offset: int) -> int:
 
 
 def validate_question(question, max_chars: int) -> str:
-    if not isinstance(question, str) or not question.strip():
-        raise QueryError("question is empty: ask something, e.g. \"what did the board recommend?\"")
-    if len(question) > max_chars:
-        raise QueryError(f"question is {len(question)} characters; the limit is {max_chars}")
-    if "\x00" in question:
-        raise QueryError("question contains a NUL character")
-    return question.strip()
+    return check_text(question, "question", max_chars, 'ask something, e.g. "what did the board recommend?"')
 
 
-def _validate_k(k) -> int:
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be between 1 and {MAX_K}, got {k!r}")
-    return k
 
 
 class Answerer:
@@ -203,7 +193,7 @@ class Answerer:
                 hits: list[Hit] | None = None):
         """Validate, retrieve, score: (question, hits, ranked candidates, confidence)."""
         question = validate_question(question, self.retriever.settings.max_query_chars)
-        k = _validate_k(k)
+        k = check_k(k)
         if hits is None:
             hits = self.retrieve(question, k, filters)
         ranked = self.candidates(question, hits)
@@ -220,7 +210,7 @@ class Answerer:
         if conf < THRESHOLD or not ranked:
             ans = self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
         elif use_llm:
-            from .llm import build_messages, clean_citations
+            from .llm import build_messages
 
             raw = self.llm.complete(build_messages(question, hits))
             ans = self._generated(question, hits, ranked, conf, raw)

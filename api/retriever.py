@@ -39,18 +39,29 @@ class _Candidate:
     ranks: dict[str, int]
 
 
-def _validate(query: str, k: int, mode: str, max_chars: int) -> str:
-    if not isinstance(query, str) or not query.strip():
-        raise QueryError("query is empty: type some words or a question")
-    if len(query) > max_chars:
-        raise QueryError(f"query is {len(query)} characters; the limit is {max_chars}")
-    if "\x00" in query:
-        raise QueryError("query contains a NUL character")
-    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+def check_text(text, name: str, max_chars: int, hint: str) -> str:
+    """The stripped text of a query or question, or QueryError naming what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise QueryError(f"{name} is empty: {hint}")
+    if len(text) > max_chars:
+        raise QueryError(f"{name} is {len(text)} characters; the limit is {max_chars}")
+    if "\x00" in text:
+        raise QueryError(f"{name} contains a NUL character")
+    return text.strip()
+
+
+def check_k(k) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}, got {k!r}")
+    return k
+
+
+def _validate(query: str, k: int, mode: str, max_chars: int) -> str:
+    query = check_text(query, "query", max_chars, "type some words or a question")
+    check_k(k)
     if mode not in MODES:
         raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    return query.strip()
+    return query
 
 
 def _check_date(value: str | None, name: str) -> str | None:

@@ -58,49 +58,41 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-class SearchRequest(BaseModel):
+class FilterFields(BaseModel):
+    """Filter fields shared by the JSON bodies of POST /search and POST /ask."""
+
+    author: str | None = None
+    section: str | None = None
+    tag: str | None = None
+    source: str | None = Field(None, description="Substring of the source file path")
+    from_: str | None = Field(None, alias="from", description="Earliest published date, YYYY-MM-DD")
+    to: str | None = Field(None, description="Latest published date, YYYY-MM-DD")
+    article_id: list[str] = Field(default_factory=list, description="Restrict to these article ids")
+
+    model_config = {"populate_by_name": True, "extra": "forbid"}
+
+    def filters(self) -> Filters:
+        return Filters(author=self.author, section=self.section, tag=self.tag, source=self.source,
+                       published_from=self.from_, published_to=self.to, article_ids=list(self.article_id))
+
+
+class SearchRequest(FilterFields):
     """Body of POST /search; the same fields as GET /search's query parameters."""
 
     q: str = Field(description="Words, a question, or \"quoted phrases\" (phrases must match exactly)")
     k: int = Field(10, description=f"Number of passages, 1..{MAX_K}")
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
-    author: str | None = None
-    section: str | None = None
-    tag: str | None = None
-    source: str | None = Field(None, description="Substring of the source file path")
-    from_: str | None = Field(None, alias="from", description="Earliest published date, YYYY-MM-DD")
-    to: str | None = Field(None, description="Latest published date, YYYY-MM-DD")
-    article_id: list[str] = Field(default_factory=list, description="Restrict to these article ids")
     per_article: int | None = Field(2, description="Passages per article at most (null: no limit)")
     recency_half_life_days: float | None = Field(None, description="Prefer recent articles (off when null)")
 
-    model_config = {"populate_by_name": True, "extra": "forbid"}
 
-    def filters(self) -> Filters:
-        return Filters(author=self.author, section=self.section, tag=self.tag, source=self.source,
-                       published_from=self.from_, published_to=self.to, article_ids=list(self.article_id))
-
-
-class AskRequest(BaseModel):
+class AskRequest(FilterFields):
     """Body of POST /ask; the same fields as GET /ask's query parameters."""
 
     q: str = Field(description="A question about the archive")
     k: int = Field(5, description=f"Passages to answer from (and list as sources), 1..{MAX_K}")
-    author: str | None = None
-    section: str | None = None
-    tag: str | None = None
-    source: str | None = Field(None, description="Substring of the source file path")
-    from_: str | None = Field(None, alias="from", description="Earliest published date, YYYY-MM-DD")
-    to: str | None = Field(None, description="Latest published date, YYYY-MM-DD")
-    article_id: list[str] = Field(default_factory=list, description="Restrict to these article ids")
     generate: bool | None = Field(None, description="null: use the LLM when EDSEARCH_LLM_URL is set; "
                                                     "false: extractive only; true: require the LLM")
-
-    model_config = {"populate_by_name": True, "extra": "forbid"}
-
-    def filters(self) -> Filters:
-        return Filters(author=self.author, section=self.section, tag=self.tag, source=self.source,
-                       published_from=self.from_, published_to=self.to, article_ids=list(self.article_id))
 
 
 class AppState:

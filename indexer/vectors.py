@@ -182,14 +182,10 @@ class VectorIndex:
         return VectorIndex.build(target, self.dim, ids, vectors, policy)
 
 
-class FlatIndex(VectorIndex):
-    """Exact search: IndexIDMap2(IndexFlatIP); removal is native."""
+class _NativeIds:
+    """For FAISS indexes that take ids and remove them natively (IDMap2 over flat, IVF-PQ)."""
 
-    kind = "flat"
-
-    def __init__(self, dim: int, index: faiss.Index | None = None):
-        self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    index: faiss.Index
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -201,6 +197,16 @@ class FlatIndex(VectorIndex):
     def remove(self, ids) -> int:
         ids = _i64(ids)
         return int(self.index.remove_ids(faiss.IDSelectorBatch(ids))) if len(ids) else 0
+
+
+class FlatIndex(_NativeIds, VectorIndex):
+    """Exact search: IndexIDMap2(IndexFlatIP); removal is native."""
+
+    kind = "flat"
+
+    def __init__(self, dim: int, index: faiss.Index | None = None):
+        self.dim = dim
+        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     def search(self, query, k, allowed=None):
         k = min(k, len(self) if allowed is None else min(len(self), len(allowed)))
@@ -372,7 +378,7 @@ class HNSWIndex(VectorIndex):
         return [path, ids_path, dead_path, meta_path]
 
 
-class IVFPQIndex(VectorIndex):
+class IVFPQIndex(_NativeIds, VectorIndex):
     """IndexIVFPQ keyed by chunk id: compressed (about dim/8 bytes a vector), removal is native."""
 
     kind = "ivfpq"
@@ -397,17 +403,6 @@ class IVFPQIndex(VectorIndex):
         sample = vectors if n <= 100_000 else vectors[np.sort(rng.choice(n, 100_000, replace=False))]
         index.train(_f32(sample))
         return cls(dim, index, nprobe)
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
-
-    def add(self, ids, vectors):
-        if len(ids):
-            self.index.add_with_ids(_f32(vectors), _i64(ids))
-
-    def remove(self, ids) -> int:
-        ids = _i64(ids)
-        return int(self.index.remove_ids(faiss.IDSelectorBatch(ids))) if len(ids) else 0
 
     def search(self, query, k, allowed=None):
         k = min(k, len(self) if allowed is None else min(len(self), len(allowed)))
