@@ -129,7 +129,7 @@ def render_article(article: ArticleFull, highlight: set[int] | None = None) -> s
         parts.append(f'<p class="meta">Also filed as: {esc(", ".join(article.duplicates))}</p>')
     parts.append("</article>")
     return _page(f"{article.title} \u2014 edsearch", "\n".join(p for p in parts if p), "article-page",
-                 ("article.js",))
+                 ("common.js", "article.js"))
 
 
 def render_error(status: int, title: str, message: str) -> str:
@@ -142,7 +142,7 @@ def article_shell() -> str:
     """The article page without its content: article.js fetches it with the session's token."""
     body = ('<div id="article-root" data-shell="1"><p class="state" role="status">Loading the article\u2026</p>'
             "</div>")
-    return _page("Article \u2014 edsearch", body, "article-page", ("article.js",))
+    return _page("Article \u2014 edsearch", body, "article-page", ("common.js", "article.js"))
 
 
 def article_response(request: Request, article_id: str, p: str | None, get_retriever: Callable,

@@ -1,7 +1,6 @@
 /* edsearch search page: plain JS over the JSON API. Text is always rendered with textContent. */
 "use strict";
 (function () {
-  var TOKEN_KEY = "edsearch-token";
   var SEARCH_K = 10;
   var $ = function (id) { return document.getElementById(id); };
   var form = $("search-form"), q = $("q"), statusEl = $("status"), results = $("results"), answerEl = $("answer");
@@ -11,22 +10,7 @@
   var inflight = null, pending = null, facetsLoaded = false;
 
   /* ---------- helpers ---------- */
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "className") node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) {
-      if (c == null) return;
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
-
-  function getToken() { try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; } }
-  function setToken(t) { try { if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) {} }
+  var el = window.edsearch.el, getToken = window.edsearch.getToken, setToken = window.edsearch.setToken;
 
   function ApiError(status, code, message) { this.status = status; this.code = code; this.message = message; }
 

@@ -2,7 +2,7 @@
    a shell (#article-root[data-shell]) and this script fetches the article JSON with the tab's token. */
 "use strict";
 (function () {
-  var TOKEN_KEY = "edsearch-token";
+  var el = window.edsearch.el;
 
   // "Back to search" returns to the results page the reader came from (its URL holds the query).
   var back = document.getElementById("back");
@@ -11,17 +11,6 @@
       var ref = new URL(document.referrer);
       if (ref.origin === location.origin && ref.pathname === "/") back.href = ref.pathname + ref.search;
     } catch (e) {}
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "className") node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c != null) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
-    return node;
   }
 
   function cited() {
@@ -80,8 +69,7 @@
   var root = document.getElementById("article-root");
   if (!root || !root.hasAttribute("data-shell")) { scrollToCited(); return; }
 
-  var token = "";
-  try { token = sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) {}
+  var token = window.edsearch.getToken();
   var headers = { "Accept": "application/json" };
   if (token) headers["Authorization"] = "Bearer " + token;
   fetch(location.pathname, { headers: headers }).then(function (resp) {
