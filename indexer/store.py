@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ FORMAT = "edsearch-index"
 FORMAT_VERSION = 1
 MANIFEST, VECTORS, DATABASE, CURRENT = "manifest.json", "vectors.faiss", "edsearch.db", "CURRENT"
 KEEP_VERSIONS = 2
+SUPERSEDED_GRACE_SECONDS = 120.0   # a replaced version stays at least this long (see IndexWriter._collect_old)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -468,9 +470,16 @@ class IndexWriter:
         return final
 
     def _collect_old(self, keep: set[str]) -> None:
+        """Remove versions older than the last KEEP_VERSIONS, once they were superseded SUPERSEDED_GRACE_SECONDS
+        ago: a server still answering from one (it polls CURRENT) gets time to move on first."""
         versions = sorted(p for p in self.index_dir.glob("v[0-9]*") if p.is_dir())
-        for old in versions[:-KEEP_VERSIONS]:
-            if old.name not in keep:
+        now = time.time()
+        for old, newer in zip(versions[:-KEEP_VERSIONS], versions[1:]):
+            try:
+                superseded_for = now - newer.stat().st_mtime   # the newer folder's files were written at publish
+            except OSError:
+                continue
+            if old.name not in keep and superseded_for >= SUPERSEDED_GRACE_SECONDS:
                 shutil.rmtree(old, ignore_errors=True)
 
 

@@ -164,3 +164,21 @@ def test_cli_index_exit_codes_and_summary(tmp_path):
     ok = _run_cli("index", SEEDS, bad, "--index", tmp_path / "idx", "--quiet")
     assert ok.returncode == 0, ok.stderr
     assert "1 indexed" in ok.stdout and "1 skipped" in ok.stdout and "published version 1" in ok.stdout
+
+
+def test_replaced_versions_are_kept_through_a_grace_period(index_copy, tmp_path, settings, monkeypatch):
+    """A server may still answer from a replaced version until it notices CURRENT moved: old versions are
+    removed only after the grace period, whatever the number of builds in between."""
+    from indexer import store
+
+    first = IndexReader(index_copy).version_dir
+    for i in range(3):
+        (tmp_path / f"src{i}").mkdir()
+        (tmp_path / f"src{i}" / f"n{i}.md").write_text(f"Note {i}\n\nA short note number {i} about ferries.\n")
+        build_index([tmp_path / f"src{i}"], index_copy, settings=settings, progress=False)
+    assert first.is_dir() and len(list(store.iter_versions(index_copy))) == 4
+    monkeypatch.setattr(store, "SUPERSEDED_GRACE_SECONDS", 0.0)
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / "z.md").write_text("Last note\n\nThe final note about ferries.\n")
+    build_index([tmp_path / "last"], index_copy, settings=settings, progress=False)
+    assert [p.name for p in store.iter_versions(index_copy)] == ["v000004", "v000005"]
