@@ -22,16 +22,18 @@ def _quote(words: list[str]) -> str:
     return '"' + " ".join(words) + '"'
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: quoted phrases are required, other words are OR-ed (ranked by BM25).
-    Every word is quoted, so no user input can be FTS syntax; None when nothing searchable is left."""
+def fts_query(text: str, require_all: bool = False) -> str | None:
+    """An FTS5 MATCH expression: quoted phrases are required, other words are OR-ed (ranked by BM25), or AND-ed
+    with `require_all`. Every word is quoted, so no user input can be FTS syntax; None when nothing is left."""
     phrases = [[w.lower() for w in _WORD.findall(p)] for p in _PHRASE.findall(text)]
     phrases = [p for p in phrases if p]
     rest = terms(_PHRASE.sub(" ", text))
     if not rest and not phrases:
         rest = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))  # a query of stopwords only
     parts = [_quote(p) for p in phrases]
-    if rest:
+    if rest and require_all:
+        parts += [_quote([w]) for w in rest]
+    elif rest:
         ors = " OR ".join(_quote([w]) for w in rest)
         parts.append(f"({ors})" if phrases else ors)
     return " AND ".join(parts) if parts else None

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from .models import ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult
 log = logging.getLogger("edsearch")
 MODES = ("hybrid", "dense", "keyword")
 MAX_K = 100
+# Hybrid search runs its keyword leg here while the query is embedded (torch and SQLite both release the GIL).
+_KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edsearch-keyword")
 
 
 class QueryError(ValueError):
@@ -156,19 +159,34 @@ class Retriever:
             return []
         lists: dict[str, list[int]] = {}
         raw: dict[str, dict[int, float]] = {}
+        # Enough keyword candidates: k beside the dense ones, a full list when keyword matching ranks alone.
+        pending = _KEYWORD_POOL.submit(self._keyword, reader, query, depth, k, filters) if mode == "hybrid" else None
         if mode in ("dense", "hybrid"):
             scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed)
             lists["dense"] = [int(i) for i in ids]
             raw["dense"] = dict(zip(lists["dense"], map(float, scores)))
         if mode in ("keyword", "hybrid"):
-            expr = keyword.fts_query(query)
-            pairs = reader.keyword(expr, depth, filters if filters else None) if expr else []
+            pairs = pending.result() if pending else self._keyword(reader, query, depth, depth, filters)
             lists["keyword"] = [cid for cid, _ in pairs]
             raw["keyword"] = dict(pairs)
         if mode == "hybrid":
             return [_Candidate(int(c), s, r) for c, s, r in rrf(lists, rrf_k)]
         ranked = lists[mode]
         return [_Candidate(c, raw[mode][c], {mode: i}) for i, c in enumerate(ranked, 1)]
+
+    def _keyword(self, reader: IndexReader, query: str, depth: int, enough: int,
+                 filters: Filters) -> list[tuple[int, float]]:
+        """BM25 over FTS5. Any-term matching costs time in proportion to every posting of every term, so in an
+        index of more than `keyword_all_terms_above` passages, passages holding every term are ranked alone when
+        there are `enough` of them, else any-term matching is the fallback (docs/scale.md)."""
+        f = filters if filters else None
+        if reader.manifest["counts"]["chunks"] > self.settings.keyword_all_terms_above:
+            expr = keyword.fts_query(query, require_all=True)
+            pairs = reader.keyword(expr, depth, f) if expr else []
+            if len(pairs) >= enough:
+                return pairs
+        expr = keyword.fts_query(query)
+        return reader.keyword(expr, depth, f) if expr else []
 
     def _hits(self, reader: IndexReader, query: str, candidates: list[_Candidate], k: int,
               per_article: int | None, half_life: float | None) -> list[Hit]:

@@ -51,6 +51,30 @@ def test_fts_syntax_in_user_text_never_errors(retriever, text):
         retriever.search(text, mode=mode)
 
 
+def test_large_index_ranks_all_terms_matches_first_and_falls_back_to_any_term(news_index, settings):
+    from dataclasses import replace
+
+    from api import Retriever
+
+    large = Retriever(news_index, replace(settings, keyword_all_terms_above=0))   # act as a large index
+    small = Retriever(news_index, settings)
+    reader = large.reader
+
+    def passages(r, q, enough):
+        ids = [cid for cid, _ in r._keyword(reader, q, 50, enough, Filters())]
+        return [reader.db.execute("SELECT lower(text) FROM chunks WHERE id = ?", [i]).fetchone()[0] for i in ids]
+
+    # Beside the dense leg (hybrid), k passages holding every term are enough keyword candidates.
+    every = passages(large, "council harbour jobs", enough=2)
+    assert len(every) >= 2 and all("council" in t and "harbour" in t and "jobs" in t for t in every)
+    assert any("jobs" not in t for t in passages(small, "council harbour jobs", enough=2))
+    # Too few passages hold every term for a keyword-only list: any-term matching, exactly as in a small index.
+    for q in ("council harbour jobs", "silt interest rates"):
+        got = large.search(q, k=5, mode="keyword").hits
+        assert got and got == small.search(q, k=5, mode="keyword").hits
+    assert large.search("silt interest rates", k=5).hits == small.search("silt interest rates", k=5).hits
+
+
 def test_filters(news):
     q = "interest rates"
     by_author = news.search(q, k=10, filters=Filters(author="ben cho")).hits
