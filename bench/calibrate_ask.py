@@ -1,32 +1,34 @@
 """Fit the confidence model of `edsearch ask` (api/answer.py: FEATURES, COEF, INTERCEPT, THRESHOLD).
 
-Data: SciFact (BEIR layout) train claims, read in place from ../shared/eval/scifact-dev (never copied).
-For every claim with relevance judgements the extractive answerer runs twice over the SciFact index:
+Data: the project's own question set, bench/ask_questions.jsonl, over the BBC news corpus read in place from
+../shared/corpora/bbc-news/bbc.jsonl (never copied). 120 questions are answered by one named article; 80 are not
+answered by the archive (after 2006, off-topic, and near misses about entities the archive does cover). Each
+question is asked as the product asks it (top-k hybrid passages, sentences scored, the best 1-3 chosen), in three
+conditions:
 
-  * "held": the normal top-k passages. Label 1 when the answer's cited sources include a relevant abstract,
-    else 0 (an answer citing the wrong abstracts is not supported).
-  * "removed": the same claim with its relevant abstracts taken out of the candidates (the next passages move
-    up, as with a filter excluding them), so the archive cannot answer it. Label 0.
+  * "held": an answerable question over the whole archive. Label 1 when the answer cites the article that
+    answers it (what abstention is about: does the archive hold the answer, and is it cited), else 0. The script
+    also reports the stricter rate of answers whose sentences from that article hold every `answer_terms` string.
+  * "removed": the same question with its article taken out of the candidates (the next passages move up, as
+    with a filter excluding it), so the archive cannot answer it. Label 0.
+  * "none": an unanswerable question. Label 0.
 
-A logistic regression (Newton/IRLS, small L2) is fitted on the features of api.answer.features. The script first
-fits on half the claims and reports held-out log loss, calibration (expected calibration error) and, per threshold,
-the answered rate and precision on the other half; then it refits on all claims and prints the constants to paste
-into api/answer.py.
+A logistic regression (Newton/IRLS, small L2) is fitted on the features of api.answer.features. The script reports
+5-fold cross-validated log loss, calibration (expected calibration error over 10 bins) and, per threshold, the
+share of answerable questions answered right and the share of the others wrongly answered, for the constants it
+fits and for those now in api/answer.py; then it refits on all rows and prints the constants to paste.
 
-    .venv/bin/python bench/calibrate_ask.py [--index /tmp/ask-scifact-index] [--data ../shared/eval/scifact-dev]
+    .venv/bin/python bench/calibrate_ask.py [--index /tmp/bbc-index] [--corpus ../shared/corpora/bbc-news/bbc.jsonl]
 
-The index is built on first use (a few minutes on 2 cores) with
-indexer.build_index([<data>/corpus.jsonl], <index>); the scored candidates are cached next to it.
+The index is built on first use (about 2.5 minutes on 2 cores); the scored candidates are cached next to it.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import pickle
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -37,57 +39,56 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from api import answer as A  # noqa: E402
 
-
-def load_scifact(data: Path, split: str = "train"):
-    queries = {}
-    with open(data / "queries.jsonl") as f:
-        for line in f:
-            q = json.loads(line)
-            queries[str(q["_id"])] = q["text"]
-    qrels: dict[str, set[str]] = defaultdict(set)
-    with open(data / "qrels" / f"{split}.tsv") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            if int(row["score"]) > 0:
-                qrels[str(row["query-id"])].add(str(row["corpus-id"]))
-    return {qid: (queries[qid], rels) for qid, rels in qrels.items() if qid in queries}
+QUESTIONS = ROOT / "bench" / "ask_questions.jsonl"
+FOLDS = 5
 
 
-def open_index(index: Path, data: Path):
+def load_questions(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def open_index(index: Path, corpus: Path):
     from api import Retriever
     from indexer import build_index
 
     if not (index / "CURRENT").exists():
-        print(f"building {index} from {data / 'corpus.jsonl'} ...", file=sys.stderr)
-        print(build_index([data / "corpus.jsonl"], index, progress=True).describe(), file=sys.stderr)
+        print(f"building {index} from {corpus} ...", file=sys.stderr)
+        print(build_index([corpus], index, progress=True).describe(), file=sys.stderr)
     return Retriever(index)
 
 
-def collect(retriever, claims: dict, k: int, cache: Path) -> list[dict]:
-    """Per claim and condition, the scored candidate sentences (cos, lex, source article, vector)."""
+def collect(retriever, questions: list[dict], k: int, cache: Path) -> list[dict]:
+    """Per question and condition, the scored candidate sentences (source, cos, lex, text, vector)."""
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     ans = A.Answerer(retriever)
     rows = []
-    for i, (qid, (text, rels)) in enumerate(sorted(claims.items())):
-        hits = retriever.search(text, k=k + 2 * len(rels)).hits
-        held = hits[:k]
-        removed = [h for h in hits if h.article.id not in rels][:k]
-        removed = [h.model_copy(update={"rank": n}) for n, h in enumerate(removed, 1)]
-        for cond, hs in (("held", held), ("removed", removed)):
-            cands = ans.candidates(text, hs)
-            rows.append({"qid": qid, "cond": cond, "rels": rels, "articles": [h.article.id for h in hs],
-                         "cands": [(c.source, c.cos, c.lex, c.vec.astype(np.float16)) for c in cands]})
-        if i % 100 == 0:
-            print(f"  {i}/{len(claims)} claims", file=sys.stderr)
+    for i, q in enumerate(questions):
+        hits = retriever.search(q["question"], k=k + 3).hits
+        conds = [("held", hits[:k])]
+        if q["article"]:
+            removed = [h.model_copy(update={"rank": n})
+                       for n, h in enumerate((h for h in hits if h.article.id != q["article"]), 1)][:k]
+            conds.append(("removed", removed))
+        else:
+            conds = [("none", hits[:k])]
+        for cond, hs in conds:
+            cands = ans.candidates(q["question"], hs)
+            rows.append({"id": q["id"], "cond": cond, "article": q["article"], "terms": q["answer_terms"],
+                         "articles": [h.article.id for h in hs],
+                         "cands": [(c.source, c.cos, c.lex, c.text, c.vec.astype(np.float16)) for c in cands]})
+        if i % 50 == 0:
+            print(f"  {i}/{len(questions)} questions", file=sys.stderr)
     cache.write_bytes(pickle.dumps(rows))
     return rows
 
 
-def rebuild(row: dict, lex_weight: float) -> list[A.Candidate]:
-    cands = [A.Candidate(src, row["articles"][src - 1], 0, 0, 0, "", cos, lex, vec.astype(np.float32))
-             for src, cos, lex, vec in row["cands"]]
-    for c in cands:        # distinct dummy offsets/text so select() only dedupes by vector
-        c.text = f"{id(c)}"
+def rebuild(row: dict, lex_weight: float):
+    cands = []
+    for n, (src, cos, lex, text, vec) in enumerate(row["cands"]):
+        c = A.Candidate(src, row["articles"][src - 1], n, n + 1, 0, text, cos, lex, vec.astype(np.float32))
+        cands.append(c)
     old = A.LEX_WEIGHT
     A.LEX_WEIGHT = lex_weight
     try:
@@ -98,17 +99,25 @@ def rebuild(row: dict, lex_weight: float) -> list[A.Candidate]:
     return ranked, chosen
 
 
+def cites_article(row: dict, chosen) -> bool:
+    """The answer cites the article that answers the question (the label)."""
+    return row["cond"] == "held" and any(c.article_id == row["article"] for c in chosen)
+
+
+def is_right(row: dict, chosen) -> bool:
+    """Stricter: one chosen sentence, from the question's article, holds every answer term."""
+    return row["cond"] == "held" and any(
+        c.article_id == row["article"] and all(t.lower() in c.text.lower() for t in row["terms"]) for c in chosen)
+
+
 def dataset(rows: list[dict], lex_weight: float):
-    X, y, qids, cited_ok = [], [], [], []
+    X, y = [], []
     for row in rows:
         ranked, chosen = rebuild(row, lex_weight)
         f = A.features(ranked)
-        ok = any(row["articles"][c.source - 1] in row["rels"] for c in chosen)
         X.append([f[n] for n in A.FEATURES])
-        y.append(1 if (row["cond"] == "held" and ok) else 0)
-        qids.append(row["qid"])
-        cited_ok.append((row["cond"], ok))
-    return np.array(X, dtype=np.float64), np.array(y), np.array(qids), cited_ok
+        y.append(int(cites_article(row, chosen)))
+    return np.array(X, dtype=np.float64), np.array(y)
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50):
@@ -126,65 +135,69 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50
 
 
 def predict(X, coef, intercept):
-    return 1 / (1 + np.exp(-np.clip(X @ coef + intercept, -50, 50)))
+    return 1 / (1 + np.exp(-np.clip(X @ np.asarray(coef) + intercept, -50, 50)))
 
 
-def report(p: np.ndarray, y: np.ndarray, title: str) -> None:
+def cross_validated(X, y, groups, seed: int) -> np.ndarray:
+    """Out-of-fold probabilities; the rows of one question stay in one fold."""
+    rng = np.random.default_rng(seed)
+    ids = sorted(set(groups))
+    fold_of = {g: i % FOLDS for i, g in enumerate(rng.permutation(ids))}
+    folds = np.array([fold_of[g] for g in groups])
+    p = np.zeros(len(y))
+    for f in range(FOLDS):
+        coef, b = fit_logistic(X[folds != f], y[folds != f])
+        p[folds == f] = predict(X[folds == f], coef, b)
+    return p
+
+
+def report(p: np.ndarray, y: np.ndarray, conds: np.ndarray, title: str) -> None:
     eps = 1e-12
     logloss = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
     bins = np.clip((p * 10).astype(int), 0, 9)
-    ece = sum(abs(p[bins == b].mean() - y[bins == b].mean()) * (bins == b).mean() for b in range(10) if
-              (bins == b).any())
-    print(f"{title}: n={len(y)} positives={y.mean():.3f} log loss={logloss:.4f} ECE={ece:.4f}")
-    print("  threshold  answered  precision  recall")
-    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        ans = p >= t
-        prec = y[ans].mean() if ans.any() else float("nan")
-        rec = (ans & (y == 1)).sum() / max(1, y.sum())
-        print(f"  {t:9.2f}  {ans.mean():8.3f}  {prec:9.3f}  {rec:6.3f}")
+    ece = sum(abs(p[bins == b].mean() - y[bins == b].mean()) * (bins == b).mean()
+              for b in range(10) if (bins == b).any())
+    print(f"{title}: n={len(y)} positives={y.mean():.3f} log loss={logloss:.4f} "
+          f"Brier={np.mean((p - y) ** 2):.4f} ECE={ece:.4f}")
+    held = conds == "held"
+    print("  threshold  answered  precision  answerable: answered+cited  removed: answered  unanswerable: answered")
+    for t in (0.03, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+        a = p >= t
+        prec = y[a].mean() if a.any() else float("nan")
+        print(f"  {t:9.2f}  {a.mean():8.3f}  {prec:9.3f}  {(a & (y == 1))[held].mean():25.3f}  "
+              f"{a[conds == 'removed'].mean():16.3f}  {a[conds == 'none'].mean():21.3f}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "eval" / "scifact-dev"))
-    ap.add_argument("--index", default="/tmp/ask-scifact-index")
+    ap.add_argument("--questions", default=str(QUESTIONS))
+    ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpora" / "bbc-news" / "bbc.jsonl"))
+    ap.add_argument("--index", default="/tmp/bbc-index")
     ap.add_argument("--k", type=int, default=A.DEFAULT_K)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, help="only the first N claims (by id)")
     args = ap.parse_args(argv)
-    data, index = Path(args.data), Path(args.index)
-    claims = load_scifact(data)
-    if args.limit:
-        claims = {q: claims[q] for q in sorted(claims)[: args.limit]}
-    retriever = open_index(index, data)
-    rows = collect(retriever, claims, args.k, index.parent / f"{index.name}.ask-candidates-k{args.k}-n{len(claims)}.pkl")
+    questions = load_questions(Path(args.questions))
+    index = Path(args.index)
+    retriever = open_index(index, Path(args.corpus))
+    rows = collect(retriever, questions, args.k, index.parent / f"{index.name}.ask-questions-k{args.k}.pkl")
+    conds = np.array([r["cond"] for r in rows])
+    groups = [r["id"] for r in rows]
+    n_ans = sum(1 for q in questions if q["article"])
+    print(f"questions: {n_ans} answerable, {len(questions) - n_ans} not; index {index}; k={args.k}; "
+          f"features {A.FEATURES}")
 
-    print(f"SciFact train claims: {len(claims)}; index {index}; k={args.k}; features {A.FEATURES}")
-    rng = np.random.default_rng(args.seed)
-    ids = sorted(claims)
-    train_ids = set(rng.permutation(ids)[: len(ids) // 2])
-    best = None
     for lw in (0.0, 0.15, 0.3, 0.5):
-        X, y, qids, cited = dataset(rows, lw)
-        tr = np.array([q in train_ids for q in qids])
-        coef, b = fit_logistic(X[tr], y[tr])
-        p = predict(X[~tr], coef, b)
-        eps = 1e-12
-        ll = -np.mean(y[~tr] * np.log(p + eps) + (1 - y[~tr]) * np.log(1 - p + eps))
-        held = [ok for cond, ok in cited if cond == "held"]
-        print(f"LEX_WEIGHT={lw}: cited sources include a relevant abstract for {np.mean(held):.3f} of claims; "
-              f"held-out log loss {ll:.4f}")
-        if best is None or np.mean(held) > best[1] + 1e-9:
-            best = (lw, np.mean(held))
-    lw = A.LEX_WEIGHT
-    print(f"\nusing LEX_WEIGHT={lw} (api/answer.py; best cited-source rate above at {best[0]})")
-    X, y, qids, _ = dataset(rows, lw)
-    tr = np.array([q in train_ids for q in qids])
-    coef, b = fit_logistic(X[tr], y[tr])
-    report(predict(X[~tr], coef, b), y[~tr], "held-out half (fit on the other half)")
-    report(predict(X[~tr], np.array(A.COEF), A.INTERCEPT), y[~tr], "held-out half, constants now in api/answer.py")
+        pairs = [(r, rebuild(r, lw)[1]) for r in rows if r["cond"] == "held"]
+        print(f"LEX_WEIGHT={lw}: answerable questions whose answer cites their article "
+              f"{np.mean([cites_article(r, c) for r, c in pairs]):.3f}, "
+              f"and holds the answer terms {np.mean([is_right(r, c) for r, c in pairs]):.3f}")
+    print(f"using LEX_WEIGHT={A.LEX_WEIGHT} (api/answer.py)\n")
+
+    X, y = dataset(rows, A.LEX_WEIGHT)
+    report(cross_validated(X, y, groups, args.seed), y, conds, f"{FOLDS}-fold cross-validated")
+    report(predict(X, A.COEF, A.INTERCEPT), y, conds, "constants now in api/answer.py")
     coef, b = fit_logistic(X, y)
-    print("\nfit on all claims; paste into api/answer.py:")
+    print("\nfit on all rows; paste into api/answer.py:")
     print(f"FEATURES = {A.FEATURES!r}")
     print(f"COEF = ({', '.join(f'{c:.4f}' for c in coef)})")
     print(f"INTERCEPT = {b:.4f}")
