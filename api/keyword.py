@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her his how
 i if in into is it its me my no not of on or our she should so than that the their them then there these they this
@@ -39,6 +40,7 @@ def fts_query(text: str, require_all: bool = False) -> str | None:
     return " AND ".join(parts) if parts else None
 
 
+@lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     for suffix in ("ational", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
+import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -56,6 +57,26 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class Overload:
+    """Sheds load: with `limit` requests already in flight, answer 503 with Retry-After instead of queueing."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit, self.in_flight = app, limit, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] == "/health":
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            response = _error(503, "overloaded", f"the server is busy ({self.in_flight} requests in flight); "
+                              "retry in a second", {"Retry-After": "1"})
+            return await response(scope, receive, send)
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class FilterFields(BaseModel):
@@ -146,6 +167,9 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Sync routes run on anyio's worker threads; a few are enough on a few cores, and each thread costs memory
+        # (its SQLite connection, its malloc arena), so the rest of the requests wait in the event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         state.start()
         yield
         state.stop()
@@ -163,6 +187,7 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Overload, limit=settings.max_pending)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):

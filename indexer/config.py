@@ -32,6 +32,8 @@ class Settings:
     api_token: str = field(default="", repr=False)  # EDSEARCH_API_TOKEN: bearer token; empty = open
     max_query_chars: int = 1000         # EDSEARCH_MAX_QUERY_CHARS
     max_body_bytes: int = 64 * 1024     # EDSEARCH_MAX_BODY_BYTES
+    worker_threads: int = 4             # EDSEARCH_WORKER_THREADS: requests served at once (the rest wait)
+    max_pending: int = 512              # EDSEARCH_MAX_PENDING: requests in flight beyond which the answer is 503
     reload_interval: float = 1.0        # EDSEARCH_RELOAD_INTERVAL: seconds between checks for a new index
     cors_origins: str = ""              # EDSEARCH_CORS_ORIGINS: comma-separated; empty = CORS off
     llm_url: str = ""                   # EDSEARCH_LLM_URL: OpenAI-compatible base URL; empty = extractive only

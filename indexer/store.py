@@ -275,10 +275,12 @@ class IndexReader:
         return {r["id"]: _article_row(r) for r in rows}
 
     def chunks(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Where each chunk sits (article, span, paragraphs); its text is a slice of the article's."""
         ids = [int(i) for i in ids]
         if not ids:
             return {}
-        rows = self.db.execute(f"SELECT * FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
+        rows = self.db.execute("SELECT id, article_id, ordinal, char_start, char_end, para_start, para_end "
+                               f"FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
         return {r["id"]: dict(r) for r in rows}
 
     def duplicates(self, text_hashes: Iterable[str]) -> dict[str, list[str]]:

@@ -135,3 +135,23 @@ def test_index_swapped_under_running_server_without_failed_queries(index_copy, s
         assert httpx.get(f"{server.url}/health").json()["index_version"] == v1 + 1
         top = httpx.get(f"{server.url}/search", params={"q": "copper exports trade pact"}).json()["hits"][0]
         assert top["article"]["id"] == "peru"
+
+
+def test_overload_is_shed_with_503_and_retry_after(seeds_index, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.server import create_app
+
+    tight = dataclasses.replace(settings, max_pending=2, worker_threads=1)
+    with LiveServer(create_app(seeds_index, tight)) as server:
+        def ask(_):
+            return httpx.get(f"{server.url}/ask", params={"q": CPTPP_QUESTION}, timeout=60)
+
+        with ThreadPoolExecutor(12) as pool:
+            replies = list(pool.map(ask, range(24)))
+        codes = {r.status_code for r in replies}
+        assert codes <= {200, 503} and 200 in codes and 503 in codes
+        busy = next(r for r in replies if r.status_code == 503)
+        assert busy.headers["retry-after"] == "1" and busy.json()["error"]["code"] == "overloaded"
+        assert httpx.get(f"{server.url}/health").status_code == 200       # never shed
+        assert httpx.get(f"{server.url}/ask", params={"q": CPTPP_QUESTION}).status_code == 200  # recovers
