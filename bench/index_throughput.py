@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="file or folder of articles (default: BBC News)")
     ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     ap.add_argument("--limit", type=int, help="index only the first N articles (quick runs)")
-    ap.add_argument("--batch-size", type=int, help="encode batch size (default: $EDSEARCH_BATCH_SIZE or 64)")
+    ap.add_argument("--batch-size", type=int, help="encode batch size (default: $EDSEARCH_BATCH_SIZE or 16)")
     args = ap.parse_args(argv)
 
     import numpy as np

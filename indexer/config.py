@@ -24,7 +24,7 @@ class Settings:
     index: str = "index"                # EDSEARCH_INDEX: the index folder
     model: str = DEFAULT_MODEL          # EDSEARCH_MODEL: sentence-transformers name or path
     dtype: str = "auto"                 # EDSEARCH_DTYPE: auto | float32 | bfloat16
-    batch_size: int = 64                # EDSEARCH_BATCH_SIZE: encode batch size
+    batch_size: int = 16                # EDSEARCH_BATCH_SIZE: encode batch size
     chunk_tokens: int = 200             # EDSEARCH_CHUNK_TOKENS: target passage size (cl100k tokens)
     chunk_overlap: int = 40             # EDSEARCH_CHUNK_OVERLAP: overlap between passages (tokens)
     host: str = "127.0.0.1"             # EDSEARCH_HOST

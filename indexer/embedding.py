@@ -57,7 +57,7 @@ def pick_dtype(requested: str = "auto") -> str:
 class Embedder:
     """Encodes text to L2-normalised float32 vectors with a sentence-transformers model."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 64,
+    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 16,
                  device: str | None = None):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -118,6 +118,6 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 64) -> Embedder:
+def get_embedder(model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 16) -> Embedder:
     """One loaded model per (name, dtype) per process."""
     return Embedder(model, dtype, batch_size)
