@@ -16,7 +16,7 @@ def test_short_load_run_has_no_errors_and_bounded_memory(seeds_index, tmp_path):
     out = tmp_path / "load.json"
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--index", str(seeds_index),
                           "--clients", "8,32", "--requests", "60", "--warmup", "8", "--time-limit", "90",
-                          "--max-rss-growth-mb", "400", "--json", str(out)],
+                          "--max-rss-growth-mb", "150", "--json", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert "| clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms |" in run.stdout
