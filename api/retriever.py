@@ -239,7 +239,7 @@ class Retriever:
         texts = {a: full[a]["text"] for a in full}
         hits = []
         for rank, (art_id, g) in enumerate(order, 1):
-            art = articles[art_id]
+            art = full[art_id]
             ref = ArticleRef(**{f: art.get(f) for f in ArticleRef.model_fields if f in art})
             passage = texts[art_id][g["start"]:g["end"]]
             paras = sorted(g["paras"])

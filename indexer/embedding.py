@@ -16,7 +16,9 @@ SMALL_BATCH = 8   # texts; at most this many are encoded on a single thread (que
 # shape, so free-form lengths grow a server's memory with every new shape: 597 -> 1097 MB over 2,000 searches and
 # asks in one thread; 673 -> 681 MB padded to 32 (+40 MB at 16, +64 MB at 8). It costs about 5% of bare encode
 # throughput; vectors are unchanged (pads are masked; cosine to unpadded >= 0.99997). docs/reliability.md.
+# A query (a batch of at most SMALL_BATCH) pads to a multiple of 8 only: few shapes, and no 4x longer input.
 PAD_MULTIPLE = 32
+PAD_MULTIPLE_SMALL = 8
 _PACKAGED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
 
@@ -84,10 +86,9 @@ class Embedder:
                              "give an installed model name or a local sentence-transformers folder") from exc
         if self.dtype == "bfloat16":
             self.model.to(torch.bfloat16)
-        first = self.model[0]
-        if hasattr(first, "processing_kwargs"):       # sentence-transformers' Transformer module
-            text_kwargs = first.processing_kwargs.setdefault("text", {})
-            text_kwargs.setdefault("pad_to_multiple_of", PAD_MULTIPLE)
+        first = self.model[0]                   # sentence-transformers' Transformer module: padding per call
+        self._text_kwargs = first.processing_kwargs.setdefault("text", {}) if hasattr(
+            first, "processing_kwargs") else {}
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of())
         self.max_tokens = int(self.model.max_seq_length)
@@ -107,7 +108,9 @@ class Embedder:
             # A query-sized batch runs on one thread: with the other core busy (concurrent requests, a build),
             # two OpenMP threads wait on each other (bench/query_encode.py: p95 142 ms vs 15 ms).
             threads = torch.get_num_threads()
-            if len(texts) <= SMALL_BATCH and threads > 1:
+            small = len(texts) <= SMALL_BATCH
+            self._text_kwargs["pad_to_multiple_of"] = PAD_MULTIPLE_SMALL if small else PAD_MULTIPLE
+            if small and threads > 1:
                 torch.set_num_threads(1)
             try:
                 vecs = self.model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,

@@ -266,11 +266,11 @@ class IndexReader:
         return _article_row(row) if row else None
 
     def articles(self, ids: Iterable[str], with_text: bool = False) -> dict[str, dict]:
+        """Article rows by id: every column with_text, else only what ranking needs (id, published, text_hash)."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
-        cols = "*" if with_text else ("id, title, author, published, url, section, publication, tags, source, "
-                                      "text_hash")
+        cols = "*" if with_text else "id, published, text_hash"      # enough to rank, diversify and collapse
         rows = self.db.execute(f"SELECT {cols} FROM articles WHERE id IN ({','.join('?' * len(ids))})", ids)
         return {r["id"]: _article_row(r) for r in rows}
 
