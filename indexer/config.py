@@ -51,6 +51,11 @@ class Settings:
     keyword_all_terms_above: int = 100_000  # EDSEARCH_KEYWORD_ALL_TERMS_ABOVE: bigger: all-terms match first
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
 
+    def __post_init__(self):
+        for name in ("batch_size", "max_query_chars", "max_body_bytes", "worker_threads", "max_pending"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"EDSEARCH_{name.upper()} must be at least 1 (got {getattr(self, name)})")
+
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         values = {}

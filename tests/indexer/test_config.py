@@ -1,0 +1,24 @@
+"""Settings: environment variables, with clear errors for values that cannot work."""
+from __future__ import annotations
+
+import pytest
+
+from indexer.config import Settings
+
+
+def test_environment_overrides_defaults(monkeypatch):
+    monkeypatch.setenv("EDSEARCH_WORKER_THREADS", "2")
+    monkeypatch.setenv("EDSEARCH_KEYWORD_ALL_TERMS_ABOVE", "5")
+    s = Settings.from_env()
+    assert (s.worker_threads, s.keyword_all_terms_above, s.max_pending) == (2, 5, 512)
+
+
+@pytest.mark.parametrize("name,value,match", [
+    ("EDSEARCH_WORKER_THREADS", "0", "EDSEARCH_WORKER_THREADS must be at least 1"),
+    ("EDSEARCH_MAX_PENDING", "-3", "EDSEARCH_MAX_PENDING must be at least 1"),
+    ("EDSEARCH_BATCH_SIZE", "many", "EDSEARCH_BATCH_SIZE='many' is not a valid int"),
+])
+def test_unusable_values_are_named(monkeypatch, name, value, match):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=match):
+        Settings.from_env()
