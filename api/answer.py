@@ -54,9 +54,9 @@ COEF = (7.8294, 3.4734)
 INTERCEPT = -6.9311
 # THRESHOLD: a policy, not a fit. These two features separate answerable from unanswerable questions only
 # moderately, and short, open questions score low even when answered well: the seeds' CPTPP question scores 0.10,
-# below every answerable BBC question (lowest 0.105, cross-validated). The threshold is recall-first: decline only when the archive
-# almost surely lacks the answer ("capital of Peru" over the seeds: 0.007), and show the confidence with every
-# answer. Its cost, cross-validated on the question set: 0.925 of answerable questions answered and cited, but 0.85
+# below every answerable BBC question (lowest 0.105, cross-validated). The threshold is recall-first: decline only
+# when the archive almost surely lacks the answer ("capital of Peru" over the seeds: 0.007), and show the confidence
+# with every answer. Its cost, cross-validated on the question set: 0.925 of answerable questions answered and cited, but 0.85
 # of unanswerable ones answered too (at 0.3: 0.742 and 0.237). See docs/ask.md.
 THRESHOLD = 0.03
 

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from api.answer import DEFAULT_K, THRESHOLD, Answerer  # noqa: E402
-from bench.calibrate_ask import load_scifact, open_index  # noqa: E402
+from api.evaluation import load_beir  # noqa: E402
+from bench.calibrate_ask import open_index  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -36,9 +37,9 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="only the first N queries (by id)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    data = Path(args.data)
-    claims = load_scifact(data, args.split)
-    retriever = open_index(Path(args.index), data)
+    beir = load_beir(args.data, args.split)
+    claims = {qid: (text, {d for d, rel in beir.qrels[qid].items() if rel > 0}) for qid, text in beir.queries.items()}
+    retriever = open_index(Path(args.index), beir.corpus)
     answerer = Answerer(retriever)
     ids = sorted(claims)[: args.limit] if args.limit else sorted(claims)
     n = found = hit = hit_answered = hit_any = 0
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
             hit += ok
             hit_answered += ok
     secs = time.perf_counter() - t0
-    out = {"dataset": str(data), "split": args.split, "queries": n, "k": args.k, "threshold": THRESHOLD,
+    out = {"dataset": args.data, "split": args.split, "queries": n, "k": args.k, "threshold": THRESHOLD,
            "cited_relevant_rate": hit / n, "found_rate": found / n,
            "cited_relevant_rate_answered": hit_answered / found if found else None,
            "cited_relevant_rate_no_abstention": hit_any / n, "seconds_per_query": secs / n}
