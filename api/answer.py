@@ -56,8 +56,8 @@ INTERCEPT = -6.9311
 # moderately, and short, open questions score low even when answered well: the seeds' CPTPP question scores 0.10,
 # below every answerable BBC question (lowest 0.105, cross-validated). The threshold is recall-first: decline only
 # when the archive almost surely lacks the answer ("capital of Peru" over the seeds: 0.007), and show the confidence
-# with every answer. Its cost, cross-validated on the question set: 0.925 of answerable questions answered and cited, but 0.85
-# of unanswerable ones answered too (at 0.3: 0.742 and 0.237). See docs/ask.md.
+# with every answer. Its cost, cross-validated on the question set: 0.925 of answerable questions answered and
+# cited, but 0.85 of unanswerable ones answered too (at 0.3: 0.742 and 0.237). See docs/ask.md.
 THRESHOLD = 0.03
 
 _WORD = re.compile(r"\w+", re.UNICODE)
