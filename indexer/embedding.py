@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
 
 SMALL_BATCH = 8   # texts; at most this many are encoded on a single thread (queries)
 # Token sequences are padded to a multiple of this. The CPU kernels (oneDNN, bf16 above all) are cached per input
@@ -64,8 +64,8 @@ def pick_dtype(requested: str = "auto") -> str:
 class Embedder:
     """Encodes text to L2-normalised float32 vectors with a sentence-transformers model."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 16,
-                 device: str | None = None):
+    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto",
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -130,6 +130,7 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 16) -> Embedder:
+def get_embedder(model: str = DEFAULT_MODEL, dtype: str = "auto",
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> Embedder:
     """One loaded model per (name, dtype) per process."""
     return Embedder(model, dtype, batch_size)

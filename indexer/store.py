@@ -272,7 +272,7 @@ class IndexReader:
             return {}
         cols = "*" if with_text else "id, published, text_hash"      # enough to rank, diversify and collapse
         rows = self.db.execute(f"SELECT {cols} FROM articles WHERE id IN ({','.join('?' * len(ids))})", ids)
-        return {r["id"]: _article_row(r) for r in rows}
+        return {r["id"]: _article_row(r) if with_text else dict(r) for r in rows}
 
     def chunks(self, ids: Iterable[int]) -> dict[int, dict]:
         """Where each chunk sits (article, span, paragraphs); its text is a slice of the article's."""
