@@ -155,3 +155,21 @@ def test_overload_is_shed_with_503_and_retry_after(seeds_index, settings):
         assert busy.headers["retry-after"] == "1" and busy.json()["error"]["code"] == "overloaded"
         assert httpx.get(f"{server.url}/health").status_code == 200       # never shed
         assert httpx.get(f"{server.url}/ask", params={"q": CPTPP_QUESTION}).status_code == 200  # recovers
+
+
+def test_worker_threads_bound_how_many_requests_run_at_once(seeds_index, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.server import create_app
+
+    def workers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "AnyIO worker thread"}
+
+    before = workers()
+    with LiveServer(create_app(seeds_index, dataclasses.replace(settings, worker_threads=2))) as server:
+        with ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(lambda _: httpx.get(f"{server.url}/ask", params={"q": CPTPP_QUESTION},
+                                                      timeout=60).status_code, range(24)))
+        started = workers() - before
+    assert codes == [200] * 24                  # the rest waited, none failed
+    assert 1 <= len(started) <= 2               # anyio would otherwise start up to 40 threads

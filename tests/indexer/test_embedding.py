@@ -1,0 +1,35 @@
+"""Embedder: the input shapes the model runs on are bounded (server memory stays flat), vectors unchanged."""
+from __future__ import annotations
+
+import numpy as np
+
+from indexer import embedding
+
+
+def _shapes_seen(embedder, texts: list[str]) -> list[tuple[int, int]]:
+    seen: list[tuple[int, int]] = []
+    hook = embedder.model[0].register_forward_pre_hook(    # the transformer module gets the tokenized batch
+        lambda _module, args: seen.append(tuple(args[0]["input_ids"].shape)))
+    try:
+        vecs = embedder.encode(texts)
+    finally:
+        hook.remove()
+    assert vecs.shape == (len(texts), embedder.dim)
+    return seen
+
+
+def test_token_lengths_are_padded_to_few_shapes(embedder):
+    words = "the council voted to fund the dredging of the old harbour after a decade of delay".split()
+    texts = [" ".join(words[: 3 + i % 13]) * (1 + i % 4) for i in range(40)]       # many different lengths
+    batches = _shapes_seen(embedder, texts)
+    assert batches and all(length % embedding.PAD_MULTIPLE == 0 for _, length in batches)
+    queries = _shapes_seen(embedder, ["harbour dredging"]) + _shapes_seen(embedder, ["who voted on the harbour?"])
+    assert all(length % embedding.PAD_MULTIPLE_SMALL == 0 for _, length in queries)
+    assert all(length < embedding.PAD_MULTIPLE for _, length in queries)          # a query is not padded to 32
+
+
+def test_padding_leaves_vectors_unchanged(embedder):
+    texts = ["Fishermen asked the council to pause the dredging.", "Rovers beat United two goals to one."] * 5
+    alone = np.stack([embedder.encode([t])[0] for t in texts[:2]])    # padded to 8: a query-sized batch
+    batched = embedder.encode(texts)[:2]                               # padded to 32
+    assert np.min(np.sum(alone * batched, axis=1)) > 0.999
