@@ -94,7 +94,8 @@ class Retriever:
         if self._requested_model and self._requested_model != name:
             raise ModelMismatch(f"the index at {self.index_dir} was built with model {name!r}; it cannot be "
                                 f"queried with {self._requested_model!r}")
-        self.embedder = get_embedder(name, self.settings.dtype, self.settings.batch_size)
+        self.embedder = get_embedder(name, self.settings.dtype, self.settings.batch_size, self.settings.backend,
+                                     self.settings.cache_dir)
         if self.embedder.dim != reader.manifest["model"]["dim"]:
             raise ModelMismatch(f"model {name!r} gives {self.embedder.dim}-d vectors, the index holds "
                                 f"{reader.manifest['model']['dim']}-d; rebuild the index")

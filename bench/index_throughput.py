@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from indexer import build_index
     from indexer.config import Settings
-    from indexer.embedding import get_embedder
+    from indexer.embedding import embedder_for
     from indexer.store import IndexReader
 
     corpus = Path(args.corpus)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         limit_articles(args.limit)
 
     t0 = time.perf_counter()
-    embedder = get_embedder(settings.model, args.dtype, settings.batch_size)   # the instance build_index reuses
+    embedder = embedder_for(settings, args.dtype)   # the instance build_index reuses
     embedder.encode(["warm-up sentence for the encoder"] * 8)
     load_s = time.perf_counter() - t0
 

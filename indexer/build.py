@@ -209,7 +209,8 @@ def build_index(
             summary.seconds = time.perf_counter() - started
             return summary
 
-        embedder = get_embedder(model_name, dtype or settings.dtype, settings.batch_size)
+        embedder = get_embedder(model_name, dtype or settings.dtype, settings.batch_size, settings.backend,
+                                 settings.cache_dir)
         if previous and previous["model"]["dim"] != embedder.dim:
             raise ModelMismatch(f"model {model_name!r} gives {embedder.dim}-d vectors but the index holds "
                                 f"{previous['model']['dim']}-d; build into a new --index folder")
@@ -234,6 +235,7 @@ def build_index(
             from .ray_engine import chunk_and_embed
 
             stage = chunk_and_embed(pending, model=model_name, dtype=embedder.dtype, batch_size=embedder.batch_size,
+                                    backend=embedder.backend, cache_dir=settings.cache_dir,
                                     chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap,
                                     limit=limit, dim=embedder.dim, address=ray_address,
                                     batch_articles=batch_articles, timings=timings, verbose=progress)
@@ -258,7 +260,7 @@ def build_index(
             summary.seconds = time.perf_counter() - started
             return summary
         final = writer.publish({
-            "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype,
+            "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype, "backend": embedder.backend,
                       "max_tokens": embedder.max_tokens, "normalized": True},
             "tokenizer": TOKENIZER,
             "chunking": {"target_tokens": settings.chunk_tokens, "overlap_tokens": settings.chunk_overlap,

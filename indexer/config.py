@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field, fields
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_CACHE_DIR = "~/.cache/edsearch"
 DEFAULT_BATCH_SIZE = 16   # texts per encode batch: 15-22% faster indexing than 64 here (bench/index_throughput.py)
 
 
@@ -25,6 +26,8 @@ class Settings:
     index: str = "index"                # EDSEARCH_INDEX: the index folder
     model: str = DEFAULT_MODEL          # EDSEARCH_MODEL: sentence-transformers name or path
     dtype: str = "auto"                 # EDSEARCH_DTYPE: auto | float32 | bfloat16
+    backend: str = "auto"               # EDSEARCH_BACKEND: auto (OpenVINO on the CPU if installed) | openvino | torch
+    cache_dir: str = DEFAULT_CACHE_DIR  # EDSEARCH_CACHE_DIR: models converted for OpenVINO (safe to delete)
     batch_size: int = DEFAULT_BATCH_SIZE  # EDSEARCH_BATCH_SIZE: encode batch size
     chunk_tokens: int = 200             # EDSEARCH_CHUNK_TOKENS: target passage size (cl100k tokens)
     chunk_overlap: int = 40             # EDSEARCH_CHUNK_OVERLAP: overlap between passages (tokens)
@@ -53,6 +56,11 @@ class Settings:
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
 
     def __post_init__(self):
+        for name, allowed in (("dtype", ("auto", "float32", "fp32", "bfloat16", "bf16")),
+                              ("backend", ("auto", "openvino", "torch"))):
+            if getattr(self, name).lower() not in allowed:
+                raise ValueError(f"EDSEARCH_{name.upper()} must be one of {', '.join(allowed)} "
+                                 f"(got {getattr(self, name)!r})")
         for name in ("batch_size", "max_query_chars", "max_body_bytes", "worker_threads", "max_pending"):
             if getattr(self, name) < 1:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be at least 1 (got {getattr(self, name)})")

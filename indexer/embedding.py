@@ -1,15 +1,20 @@
-"""Embedder: resolve a sentence-transformers model offline, pick the dtype, encode normalised vectors."""
+"""Embedder: resolve a sentence-transformers model offline, pick the dtype and runtime, encode normalised vectors."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import inspect
 import os
+import shutil
+import tempfile
 import threading
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_CACHE_DIR, DEFAULT_MODEL
 
 SMALL_BATCH = 8   # texts; at most this many are encoded on a single thread (queries)
 # Token sequences are padded to a multiple of this. The CPU kernels (oneDNN, bf16 above all) are cached per input
@@ -48,6 +53,22 @@ def cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def pick_backend(requested: str = "auto", device: str | None = None) -> str:
+    """openvino where it is installed and the model runs on the CPU, else torch; or as requested."""
+    requested = (requested or "auto").lower()
+    if requested not in ("auto", "openvino", "torch"):
+        raise ValueError(f"unknown backend {requested!r}; use auto, openvino or torch")
+    if requested != "auto":
+        return requested
+    if device not in (None, "cpu"):
+        return "torch"
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "openvino"
+
+
 def pick_dtype(requested: str = "auto") -> str:
     requested = (requested or "auto").lower()
     if requested in ("float32", "fp32"):
@@ -61,11 +82,96 @@ def pick_dtype(requested: str = "auto") -> str:
     return "bfloat16" if (cpu_has_bf16() and not torch.cuda.is_available()) else "float32"
 
 
+def _cache_folder(hf_model, names: list[str], cache_dir: str) -> Path:
+    """Where the converted model lives: keyed by the weights, the config and the library versions."""
+    import openvino as ov
+    import torch
+    import transformers
+
+    h = hashlib.sha256(repr((ov.__version__, torch.__version__, transformers.__version__, names,
+                             hf_model.config.to_json_string())).encode())
+    for key, tensor in sorted(hf_model.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.float().numpy().tobytes())
+    return Path(cache_dir).expanduser() / "openvino" / h.hexdigest()[:24]
+
+
+def _openvino_ir(hf_model, names: list[str], folder: Path | None):
+    """The transformer converted to OpenVINO (about 1.4 s), or read from the cache folder (about 0.1 s). An entry
+    is written to a temporary folder and renamed into place, so a reader never sees half of one."""
+    import openvino as ov
+    import torch
+
+    if folder is not None and (folder / "model.xml").exists():
+        try:
+            return ov.Core().read_model(str(folder / "model.xml"))
+        except Exception:       # damaged (OpenVINO checks the weights' sizes): convert and write it again
+            shutil.rmtree(folder, ignore_errors=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # tracer warnings about shapes; the inputs stay dynamic
+        converted = ov.convert_model(hf_model, example_input={n: torch.ones(2, 8, dtype=torch.long) for n in names})
+    if folder is not None:
+        tmp = None
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+            ov.save_model(converted, str(tmp / "model.xml"), compress_to_fp16=False)   # the weights as they are
+            os.replace(tmp, folder)
+        except OSError:                             # read-only or full disk, or another process wrote it first
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return converted
+
+
+def openvino_transformer(hf_model, dtype: str, cache_dir: str | None):
+    """A torch module that runs `hf_model`'s forward pass in OpenVINO, to replace it inside sentence-transformers'
+    Transformer module: tokenising, pooling and normalising stay the library's. bf16 or fp32 as `dtype` says.
+    A query-sized batch runs on one thread (see Embedder.encode), a larger one on every core. Checked against
+    the PyTorch model on a probe input before use."""
+    import openvino as ov
+    import torch
+    from transformers.modeling_outputs import BaseModelOutput
+
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
+             if n in inspect.signature(hf_model.forward).parameters]
+    folder = _cache_folder(hf_model, names, cache_dir) if cache_dir else None
+    converted = _openvino_ir(hf_model, names, folder)
+    core = ov.Core()
+    hint = {"INFERENCE_PRECISION_HINT": "bf16" if dtype == "bfloat16" else "f32"}
+    one = core.compile_model(converted, "CPU", {**hint, "INFERENCE_NUM_THREADS": 1}).create_infer_request()
+    every = core.compile_model(converted, "CPU", hint).create_infer_request()
+
+    ids = torch.arange(1000, 1024).reshape(2, 12)
+    probe = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    with torch.inference_mode():
+        expected = hf_model(**{n: probe[n] for n in names}).last_hidden_state.float().flatten()
+    got = torch.from_numpy(every.infer({n: probe[n].numpy() for n in names})[0].copy()).flatten()
+    if float(torch.nn.functional.cosine_similarity(expected, got, dim=0)) < 0.99:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise RuntimeError("the converted model's output differs from PyTorch's on a probe input")
+
+    class OpenVINOTransformer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = hf_model.config
+            self.register_buffer("anchor", torch.zeros(1), persistent=False)   # where the library looks for a device
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None, **_):
+            given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            request = one if input_ids.shape[0] <= SMALL_BATCH else every
+            out = request.infer({n: given[n].numpy() for n in names})[0]
+            return BaseModelOutput(last_hidden_state=torch.from_numpy(out.copy()))   # the request reuses its buffer
+
+    return OpenVINOTransformer()
+
+
 class Embedder:
     """Encodes text to L2-normalised float32 vectors with a sentence-transformers model."""
 
     def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto",
-                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None):
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None,
+                 backend: str = "auto", cache_dir: str | None = DEFAULT_CACHE_DIR):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -79,12 +185,22 @@ class Embedder:
         self.name = model
         self.batch_size = batch_size
         self.dtype = pick_dtype(dtype)
+        self.backend = pick_backend(backend, device)
         try:
             self.model = SentenceTransformer(resolve_model(model), device=device or "cpu")
         except Exception as exc:  # the library raises many types; the user needs one clear message
             raise ModelError(f"cannot load embedding model {model!r} offline ({exc.__class__.__name__}: {exc}); "
                              "give an installed model name or a local sentence-transformers folder") from exc
-        if self.dtype == "bfloat16":
+        if self.backend == "openvino":
+            try:
+                self.model[0].model = openvino_transformer(self.model[0].model, self.dtype, cache_dir)
+            except Exception as exc:  # not a Hugging Face transformer, or an operation OpenVINO cannot convert
+                if backend == "openvino":
+                    raise ModelError(f"cannot run model {model!r} in OpenVINO ({exc.__class__.__name__}: {exc}); "
+                                     "set EDSEARCH_BACKEND=torch") from exc
+                warnings.warn(f"model {model!r} runs in PyTorch: OpenVINO could not convert it ({exc})")
+                self.backend = "torch"
+        if self.backend == "torch" and self.dtype == "bfloat16":
             self.model.to(torch.bfloat16)
         first = self.model[0]                   # sentence-transformers' Transformer module: padding per call
         self._text_kwargs = first.processing_kwargs.setdefault("text", {}) if hasattr(
@@ -130,7 +246,13 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model: str = DEFAULT_MODEL, dtype: str = "auto",
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> Embedder:
-    """One loaded model per (name, dtype) per process."""
-    return Embedder(model, dtype, batch_size)
+def get_embedder(model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
+                 backend: str = "auto", cache_dir: str | None = DEFAULT_CACHE_DIR) -> Embedder:
+    """One loaded model per (name, dtype, batch size, backend) per process."""
+    return Embedder(model, dtype, batch_size, backend=backend, cache_dir=cache_dir)
+
+
+def embedder_for(settings, dtype: str | None = None) -> Embedder:
+    """The process's embedder for these Settings (a dtype given here overrides theirs)."""
+    return get_embedder(settings.model, dtype or settings.dtype, settings.batch_size, settings.backend,
+                        settings.cache_dir)

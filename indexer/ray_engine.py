@@ -49,10 +49,11 @@ def _article_row(seq: int, a: Article) -> dict:
 class ChunkStage:
     """Chunks articles exactly as the local engine does (same token counter: the model's own tokenizer)."""
 
-    def __init__(self, model: str, dtype: str, batch_size: int, target: int, overlap: int, limit: int):
+    def __init__(self, model: str, dtype: str, batch_size: int, backend: str, cache_dir: str | None,
+                 target: int, overlap: int, limit: int):
         from .embedding import get_embedder
 
-        self.embedder = get_embedder(model, dtype, batch_size)
+        self.embedder = get_embedder(model, dtype, batch_size, backend, cache_dir)
         self.target, self.overlap, self.limit = target, overlap, limit
 
     def __call__(self, batch: dict) -> dict:
@@ -71,10 +72,10 @@ class ChunkStage:
 class EmbedStage:
     """Loads the model once per actor and encodes every passage of a batch of articles."""
 
-    def __init__(self, model: str, dtype: str, batch_size: int):
+    def __init__(self, model: str, dtype: str, batch_size: int, backend: str, cache_dir: str | None):
         from .embedding import get_embedder
 
-        self.embedder = get_embedder(model, dtype, batch_size)
+        self.embedder = get_embedder(model, dtype, batch_size, backend, cache_dir)
 
     def __call__(self, batch: dict) -> dict:
         from .build import embed_unique
@@ -121,6 +122,8 @@ def chunk_and_embed(
     chunk_overlap: int,
     limit: int,
     dim: int,
+    backend: str = "auto",
+    cache_dir: str | None = None,
     address: str | None = None,
     batch_articles: int = 64,
     embed_actors: int | None = None,
@@ -130,7 +133,8 @@ def chunk_and_embed(
 ) -> Iterator[tuple[list[tuple[Article, list[Chunk]]], np.ndarray]]:
     """Yield (batch of (article, chunks), vectors) in the order of `pending`, like the local engine.
 
-    `dtype` must be resolved ("float32" or "bfloat16"), so every worker encodes as the manifest says.
+    `dtype` and `backend` must be resolved ("float32" or "bfloat16"; "openvino" or "torch"), so every worker
+    encodes as the manifest says.
     When this call starts a local Ray instance, it shuts it down at the end."""
     ray = import_ray()
     if not pending:          # only removals: nothing to embed, no cluster to start
@@ -152,10 +156,11 @@ def chunk_and_embed(
         ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_articles)))
         ds = ds.map_batches(ChunkStage, batch_size=batch_articles, batch_format="numpy", num_cpus=0.5,
                             compute=ray.data.ActorPoolStrategy(size=1),
-                            fn_constructor_args=(model, dtype, batch_size, chunk_tokens, chunk_overlap, limit))
+                            fn_constructor_args=(model, dtype, batch_size, backend, cache_dir, chunk_tokens, chunk_overlap,
+                                                     limit))
         ds = ds.map_batches(EmbedStage, batch_size=batch_articles, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=embed_actors), num_cpus=embed_cpus,
-                            fn_constructor_args=(model, dtype, batch_size))
+                            fn_constructor_args=(model, dtype, batch_size, backend, cache_dir))
 
         expected = 0
         waiting: dict[int, tuple[str, bytes, float]] = {}

@@ -26,9 +26,9 @@ def settings():
 
 @pytest.fixture(scope="session")
 def embedder(settings):
-    from indexer.embedding import get_embedder
+    from indexer.embedding import embedder_for
 
-    return get_embedder(settings.model, settings.dtype, settings.batch_size)
+    return embedder_for(settings)
 
 
 @pytest.fixture(scope="session")

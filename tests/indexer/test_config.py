@@ -17,6 +17,8 @@ def test_environment_overrides_defaults(monkeypatch):
     ("EDSEARCH_WORKER_THREADS", "0", "EDSEARCH_WORKER_THREADS must be at least 1"),
     ("EDSEARCH_MAX_PENDING", "-3", "EDSEARCH_MAX_PENDING must be at least 1"),
     ("EDSEARCH_BATCH_SIZE", "many", "EDSEARCH_BATCH_SIZE='many' is not a valid int"),
+    ("EDSEARCH_BACKEND", "onnx", "EDSEARCH_BACKEND must be one of auto, openvino, torch"),
+    ("EDSEARCH_DTYPE", "float16", "EDSEARCH_DTYPE must be one of auto, float32"),
 ])
 def test_unusable_values_are_named(monkeypatch, name, value, match):
     monkeypatch.setenv(name, value)

@@ -33,3 +33,30 @@ def test_padding_leaves_vectors_unchanged(embedder):
     alone = np.stack([embedder.encode([t])[0] for t in texts[:2]])    # padded to 8: a query-sized batch
     batched = embedder.encode(texts)[:2]                               # padded to 32
     assert np.min(np.sum(alone * batched, axis=1)) > 0.999
+
+
+TEXTS = ["The harbour board voted to resume dredging in spring.", "Rovers beat United two goals to one.",
+         "Inflation eased for a third month as fuel prices fell back."] * 4
+
+
+def test_openvino_gives_the_pytorch_vectors(embedder):
+    """The default backend on a CPU with OpenVINO installed; the same model in PyTorch gives the same vectors."""
+    ov = embedding.Embedder(dtype=embedder.dtype, backend="openvino")
+    pt = embedding.Embedder(dtype=embedder.dtype, backend="torch")
+    assert (ov.backend, pt.backend) == ("openvino", "torch")
+    for batch in (TEXTS[:1], TEXTS):             # one thread for a query, every core for a batch
+        assert np.min(np.sum(ov.encode(batch) * pt.encode(batch), axis=1)) > 0.999
+
+
+def test_converted_model_is_cached_and_a_damaged_entry_is_rewritten(tmp_path):
+    first = embedding.Embedder(backend="openvino", cache_dir=str(tmp_path))
+    entries = list((tmp_path / "openvino").iterdir())
+    assert len(entries) == 1 and (entries[0] / "model.xml").exists()
+    expected = first.encode(TEXTS)
+    weights = entries[0] / "model.bin"
+    weights.write_bytes(weights.read_bytes()[:1000])                       # a cut-off copy
+    second = embedding.Embedder(backend="openvino", cache_dir=str(tmp_path))
+    assert second.backend == "openvino"
+    assert np.allclose(second.encode(TEXTS), expected, atol=1e-4)
+    assert weights.stat().st_size > 1000                                    # converted and written again
+    assert not [p for p in (tmp_path / "openvino").iterdir() if p.name.startswith(".tmp-")]

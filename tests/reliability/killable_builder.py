@@ -18,11 +18,11 @@ def main() -> None:
     torch.set_num_threads(1)              # no OpenMP pool in the zygote: forking it is safe
     from indexer import build_index
     from indexer.config import Settings
-    from indexer.embedding import get_embedder
+    from indexer.embedding import embedder_for
 
     source, index = sys.argv[1], sys.argv[2]
     settings = Settings.from_env()
-    get_embedder(settings.model, settings.dtype, settings.batch_size)      # loaded once, shared by the forks
+    embedder_for(settings)      # loaded once, shared by the forks
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "build":
