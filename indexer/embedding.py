@@ -151,10 +151,13 @@ def openvino_transformer(hf_model, dtype: str, cache_dir: str | None):
             shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError("the converted model's output differs from PyTorch's on a probe input")
 
+    config = hf_model.config
+    del hf_model, converted           # the PyTorch weights are freed once sentence-transformers drops its reference
+
     class OpenVINOTransformer(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.config = hf_model.config
+            self.config = config
             self.register_buffer("anchor", torch.zeros(1), persistent=False)   # where the library looks for a device
 
         def forward(self, input_ids, attention_mask=None, token_type_ids=None, **_):
