@@ -49,6 +49,7 @@ class Settings:
     hnsw_m: int = 32                    # EDSEARCH_HNSW_M: graph degree
     hnsw_ef_construction: int = 128     # EDSEARCH_HNSW_EF_CONSTRUCTION
     hnsw_ef_search: int = 256           # EDSEARCH_HNSW_EF_SEARCH (recall: docs/scale.md)
+    hnsw_storage: str = "fp16"          # EDSEARCH_HNSW_STORAGE: fp16 (half the memory) | fp32, for new HNSW indexes
     ivf_nlist: int = 0                  # EDSEARCH_IVF_NLIST: 0 = 4 * sqrt(passages)
     ivf_nprobe: int = 32                # EDSEARCH_IVF_NPROBE
     pq_m: int = 48                      # EDSEARCH_PQ_M: PQ sub-quantizers (divides the model dim)
@@ -57,7 +58,7 @@ class Settings:
 
     def __post_init__(self):
         for name, allowed in (("dtype", ("auto", "float32", "fp32", "bfloat16", "bf16")),
-                              ("backend", ("auto", "openvino", "torch"))):
+                              ("backend", ("auto", "openvino", "torch")), ("hnsw_storage", ("fp16", "fp32"))):
             if getattr(self, name).lower() not in allowed:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be one of {', '.join(allowed)} "
                                  f"(got {getattr(self, name)!r})")

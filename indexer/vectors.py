@@ -5,11 +5,12 @@ follows the index size (`choose_kind`): exact search while small, HNSW beyond `h
 (200k by default), IVF-PQ only when asked for (`vector_index=ivfpq`, or `ivfpq_threshold` > 0). See docs/scale.md.
 
 - flat:  IndexIDMap2(IndexFlatIP); removal is native.
-- hnsw:  IndexHNSWFlat over positions 0..n-1, with `labels` (position -> chunk id, `<file>.ids.npy`) and
+- hnsw:  IndexHNSWSQ with fp16 storage (half the memory of IndexHNSWFlat, same recall; `hnsw_storage=fp32`
+         for IndexHNSWFlat) over positions 0..n-1, with `labels` (position -> chunk id, `<file>.ids.npy`) and
          tombstones (dead positions, `<file>.tombstones.npy`): FAISS HNSW cannot remove, so a removed or
          replaced vector is marked dead and skipped at search time through an IDSelectorBitmap (combined with the
          filter's allowed ids); `converted` rebuilds (compacts) once dead vectors exceed `compact_fraction`.
-         Selective filters (few allowed ids) are answered exactly from the stored float vectors.
+         Selective filters (few allowed ids) are answered exactly from the stored vectors.
 - ivfpq: IndexIVFPQ keyed by chunk id (removal is native); filtered searches that come back short are re-run
          over every list. Lossy (product quantization): recall is lower than HNSW's; for memory, not accuracy.
 """
@@ -36,6 +37,7 @@ class VectorPolicy:
     hnsw_m: int = 32
     hnsw_ef_construction: int = 128
     hnsw_ef_search: int = 256
+    hnsw_storage: str = "fp16"        # fp16 (IndexHNSWSQ) | fp32 (IndexHNSWFlat)
     ivf_nlist: int = 0                # 0 = 4 * sqrt(n)
     ivf_nprobe: int = 32
     pq_m: int = 48                    # sub-quantizers (must divide dim)
@@ -49,7 +51,7 @@ class VectorPolicy:
         if kind not in ("auto", *KINDS):
             raise ValueError(f"unknown vector index type {kind!r}; use auto, flat, hnsw or ivfpq")
         names = {f: getattr(settings, f) for f in ("hnsw_threshold", "ivfpq_threshold", "hnsw_m",
-                                                    "hnsw_ef_construction", "hnsw_ef_search", "ivf_nlist",
+                                                    "hnsw_ef_construction", "hnsw_ef_search", "hnsw_storage", "ivf_nlist",
                                                     "ivf_nprobe", "pq_m", "compact_fraction")
                  if hasattr(settings, f)}
         return cls(kind=kind, **names)
@@ -77,7 +79,7 @@ def _i64(x) -> np.ndarray:
 
 
 def _exact(vectors: np.ndarray, labels: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = vectors @ query.reshape(-1).astype(np.float32)
+    scores = vectors.astype(np.float32, copy=False) @ query.reshape(-1).astype(np.float32)
     k = min(k, len(scores))
     top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     top = top[np.argsort(-scores[top], kind="stable")]
@@ -157,7 +159,7 @@ class VectorIndex:
             out: VectorIndex = FlatIndex(dim)
         elif kind == "hnsw":
             out = HNSWIndex(dim, m=policy.hnsw_m, ef_construction=policy.hnsw_ef_construction,
-                            ef_search=policy.hnsw_ef_search)
+                            ef_search=policy.hnsw_ef_search, storage=policy.hnsw_storage)
         elif kind == "ivfpq":
             out = IVFPQIndex.trained(dim, vectors, nlist=policy.ivf_nlist, nprobe=policy.ivf_nprobe, pq_m=policy.pq_m)
         else:
@@ -235,17 +237,21 @@ class FlatIndex(_NativeIds, VectorIndex):
 
 
 class HNSWIndex(VectorIndex):
-    """Approximate search with IndexHNSWFlat over positions, tombstones for removals (see the module doc)."""
+    """Approximate search with HNSW over positions, tombstones for removals (see the module doc)."""
 
     kind = "hnsw"
     EXACT_BELOW = 20_000        # allowed ids: at most this many -> exact search over them
     EXACT_FRACTION = 0.02       # ... or at most this fraction of the index
 
     def __init__(self, dim: int, m: int = 32, ef_construction: int = 128, ef_search: int = 256,
-                 index: faiss.Index | None = None, labels: np.ndarray | None = None, dead: np.ndarray | None = None):
+                 index: faiss.Index | None = None, labels: np.ndarray | None = None, dead: np.ndarray | None = None,
+                 storage: str = "fp16"):
         self.dim = dim
         if index is None:
-            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            if storage not in ("fp16", "fp32"):
+                raise ValueError(f"unknown HNSW storage {storage!r}; use fp16 or fp32")
+            index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, m, faiss.METRIC_INNER_PRODUCT) \
+                if storage == "fp16" else faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = ef_construction
         self.index = index
         self.m = int(index.hnsw.nb_neighbors(1))
@@ -315,10 +321,16 @@ class HNSWIndex(VectorIndex):
         self._changed()
         return len(pos)
 
+    @property
+    def storage(self) -> str:
+        return "fp16" if isinstance(self.index, faiss.IndexHNSWSQ) else "fp32"
+
     def _stored(self) -> np.ndarray:
-        """Zero-copy view of the stored float vectors (valid until the next add)."""
+        """Zero-copy view of the stored vectors, float16 or float32 (valid until the next add)."""
         n = self.index.ntotal
         storage = faiss.downcast_index(self.index.storage)
+        if isinstance(storage, faiss.IndexScalarQuantizer):      # QT_fp16 codes are plain IEEE halves
+            return faiss.rev_swig_ptr(storage.codes.data(), n * self.dim * 2).view(np.float16).reshape(n, self.dim)
         return faiss.rev_swig_ptr(storage.get_xb(), n * self.dim).reshape(n, self.dim)
 
     def _bitmap(self, positions: np.ndarray):
@@ -362,11 +374,11 @@ class HNSWIndex(VectorIndex):
 
     def export(self):
         live = np.flatnonzero(~self.dead)
-        return self.labels[live].copy(), self._stored()[live].copy()
+        return self.labels[live].copy(), self._stored()[live].astype(np.float32)
 
     def params(self) -> dict:
         return {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
-                "tombstones": self._n_dead, "total": int(self.index.ntotal)}
+                "storage": self.storage, "tombstones": self._n_dead, "total": int(self.index.ntotal)}
 
     def save(self, path):
         path = Path(path)

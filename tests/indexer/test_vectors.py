@@ -194,3 +194,20 @@ def test_build_with_hnsw_updates_never_bring_back_old_passages(tmp_path, setting
     build_index([src], idx, settings=dataclasses.replace(settings, vector_index="auto"), progress=False)
     reader = IndexReader(idx)
     assert reader.manifest["vectors"]["type"] == "flat" and len(reader.vectors) == reader.manifest["counts"]["chunks"]
+
+
+def test_hnsw_stores_half_precision_with_exact_search_recall_and_reads_fp32_files(tmp_path, data):
+    ids, x, q = data
+    half = VectorIndex.build("hnsw", DIM, ids, x)
+    full = VectorIndex.build("hnsw", DIM, ids, x, VectorPolicy(hnsw_storage="fp32"))
+    assert (half.storage, full.storage) == ("fp16", "fp32") and half.params()["storage"] == "fp16"
+    half.save(tmp_path / "half.faiss")
+    full.save(tmp_path / "full.faiss")
+    assert (tmp_path / "half.faiss").stat().st_size < 0.65 * (tmp_path / "full.faiss").stat().st_size
+    allowed = ids[::20]                                      # selective: answered exactly from the fp16 vectors
+    for index in (VectorIndex.load(tmp_path / "half.faiss"), VectorIndex.load(tmp_path / "full.faiss")):
+        recall = np.mean([len(set(index.search(v, 10)[1].tolist()) & exact_top(ids, x, v)) / 10 for v in q])
+        filtered = np.mean([len(set(index.search(v, 10, allowed)[1].tolist()) & exact_top(ids, x, v, 10, allowed))
+                            / 10 for v in q])
+        assert recall >= 0.98 and filtered >= 0.98
+    assert VectorIndex.load(tmp_path / "full.faiss").storage == "fp32"     # indexes built before fp16 still open
