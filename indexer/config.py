@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CACHE_DIR = "~/.cache/edsearch"
+DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16")
+BACKENDS = ("auto", "openvino", "torch")
 DEFAULT_BATCH_SIZE = 16   # texts per encode batch: 15-22% faster indexing than 64 here (bench/index_throughput.py)
 
 
@@ -57,8 +59,7 @@ class Settings:
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
 
     def __post_init__(self):
-        for name, allowed in (("dtype", ("auto", "float32", "fp32", "bfloat16", "bf16")),
-                              ("backend", ("auto", "openvino", "torch")), ("hnsw_storage", ("fp16", "fp32"))):
+        for name, allowed in (("dtype", DTYPES), ("backend", BACKENDS), ("hnsw_storage", ("fp16", "fp32"))):
             if getattr(self, name).lower() not in allowed:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be one of {', '.join(allowed)} "
                                  f"(got {getattr(self, name)!r})")

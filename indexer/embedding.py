@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_CACHE_DIR, DEFAULT_MODEL
+from .config import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_CACHE_DIR, DEFAULT_MODEL
 
 SMALL_BATCH = 8   # texts; at most this many are encoded on a single thread (queries)
 # Token sequences are padded to a multiple of this. The CPU kernels (oneDNN, bf16 above all) are cached per input
@@ -56,7 +56,7 @@ def cpu_has_bf16() -> bool:
 def pick_backend(requested: str = "auto", device: str | None = None) -> str:
     """openvino where it is installed and the model runs on the CPU, else torch; or as requested."""
     requested = (requested or "auto").lower()
-    if requested not in ("auto", "openvino", "torch"):
+    if requested not in BACKENDS:
         raise ValueError(f"unknown backend {requested!r}; use auto, openvino or torch")
     if requested != "auto":
         return requested

@@ -156,8 +156,8 @@ def chunk_and_embed(
         ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_articles)))
         ds = ds.map_batches(ChunkStage, batch_size=batch_articles, batch_format="numpy", num_cpus=0.5,
                             compute=ray.data.ActorPoolStrategy(size=1),
-                            fn_constructor_args=(model, dtype, batch_size, backend, cache_dir, chunk_tokens, chunk_overlap,
-                                                     limit))
+                            fn_constructor_args=(model, dtype, batch_size, backend, cache_dir,
+                                                 chunk_tokens, chunk_overlap, limit))
         ds = ds.map_batches(EmbedStage, batch_size=batch_articles, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=embed_actors), num_cpus=embed_cpus,
                             fn_constructor_args=(model, dtype, batch_size, backend, cache_dir))

@@ -51,8 +51,8 @@ class VectorPolicy:
         if kind not in ("auto", *KINDS):
             raise ValueError(f"unknown vector index type {kind!r}; use auto, flat, hnsw or ivfpq")
         names = {f: getattr(settings, f) for f in ("hnsw_threshold", "ivfpq_threshold", "hnsw_m",
-                                                    "hnsw_ef_construction", "hnsw_ef_search", "hnsw_storage", "ivf_nlist",
-                                                    "ivf_nprobe", "pq_m", "compact_fraction")
+                                                    "hnsw_ef_construction", "hnsw_ef_search", "hnsw_storage",
+                                                    "ivf_nlist", "ivf_nprobe", "pq_m", "compact_fraction")
                  if hasattr(settings, f)}
         return cls(kind=kind, **names)
 
