@@ -310,6 +310,11 @@ class IndexReader:
                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts, 1.0, 0.3) LIMIT ?")
         return [(r[0], r[1]) for r in self.db.execute(sql, [fts_query, *params, limit])]
 
+    def doc_freq(self, fts_query: str, cap: int = 5000) -> int:
+        """Passages matching an FTS5 MATCH expression, counted up to `cap` (enough to tell rare from common)."""
+        sql = "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)"
+        return int(self.db.execute(sql, [fts_query, cap]).fetchone()[0])
+
     def facets(self) -> dict:
         """Values a search page offers as filters."""
         db = self.db

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from api import QueryError
-from api.answer import THRESHOLD, Answerer, Candidate, confidence, features, lexical_overlap
+from api.answer import THRESHOLD, Answerer, Candidate, confidence, features, lexical_overlap, missing_share
 from tests.conftest import CPTPP_QUESTION, CPTPP_SENTENCE
 
 
@@ -82,3 +82,19 @@ def test_confidence_is_a_probability_and_monotone():
 def test_lexical_overlap_stems_words():
     assert lexical_overlap(["recommended", "cptpp"], "The board recommends the CPTPP.") == 1.0
     assert lexical_overlap([], "anything") == 0.0
+
+
+def test_missing_share_weighs_absent_words_by_idf_and_ignores_the_archives_voice():
+    idf = {"peru": 9.0, "capital": 1.0, "cptpp": 5.0}.get
+    assert missing_share(["capital", "peru"], ["The capital city grew."], idf) == pytest.approx(0.9)
+    assert missing_share(["board", "recommend", "cptpp"], ["Join the CPTPP."], idf) == 0.0   # whose words, not what
+    assert missing_share([], ["anything"], idf) == 0.0
+
+
+def test_a_topic_the_archive_never_names_lowers_confidence(retriever):
+    """Same form as the CPTPP question; the seeds never mention Brexit: the retrieved sentences lack the word."""
+    answerer = Answerer(retriever)
+    *_, named = answerer.prepare(CPTPP_QUESTION)
+    *_, unnamed = answerer.prepare("what did the board recommend on Brexit?")
+    assert named >= THRESHOLD > unnamed
+    assert answerer.idf("brexit") > answerer.idf("cptpp") > 0
