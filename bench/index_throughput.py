@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"corpus {corpus}: {first.usable} articles, {first.chunks} chunks ({unique} distinct texts), "
           f"{tokens / max(1, len(texts)):.0f} cl100k tokens per chunk")
-    print(f"model {embedder.name} dtype={embedder.dtype} (asked {args.dtype}) batch={settings.batch_size} "
-          f"torch threads={torch.get_num_threads()}; load+warm-up {load_s:.1f}s (excluded)")
+    print(f"model {embedder.name} backend={embedder.backend} dtype={embedder.dtype} (asked {args.dtype}) "
+          f"batch={settings.batch_size} torch threads={torch.get_num_threads()}; load+warm-up {load_s:.1f}s (excluded)")
     print(f"{'stage':<40}{'chunks':>8}{'seconds':>10}{'chunks/s':>10}")
     print("-" * 68)
     for name, n, s in rows:

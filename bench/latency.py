@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(("HTTP", mode, timed(fetch, QUERIES, args.rounds)))
 
     print(f"{len(QUERIES)} queries x {args.rounds} rounds per row, k={args.k}, per_article=2; "
-          f"dtype={retriever.embedder.dtype}, torch threads={torch.get_num_threads()}")
+          f"backend={retriever.embedder.backend}, dtype={retriever.embedder.dtype}, "
+          f"torch threads={torch.get_num_threads()}")
     print(f"{'path':<12}{'mode':<9}{'n':>5}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
     print("-" * 56)
     for path, mode, samples in rows:

@@ -287,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"== edsearch scale benchmark: {m['counts']['vectors']:,} passages "
           f"({m['counts']['articles']:,} articles), vector index {m['vectors']['type']} {m['vectors'].get('params')}")
-    print(f"machine: {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, "
+    print(f"machine: {os.cpu_count()} cpus, model {retriever.embedder.backend} {retriever.embedder.dtype}, "
+          f"torch threads {torch.get_num_threads()}, "
           f"faiss threads {__import__('faiss').omp_get_max_threads()}")
     if build_stats:
         print(f"build: {build_stats['total_s']:.0f}s total = vectors {build_stats['vectors_s']:.0f}s + "
