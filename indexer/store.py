@@ -231,6 +231,7 @@ class IndexReader:
         _check_db_size(db_path)
         self._db_path = db_path
         self._local = threading.local()
+        self._doc_freqs: dict[tuple[str, int], int] = {}   # doc_freq memo (this version never changes)
         try:
             self.vectors = VectorIndex.load(self.version_dir / VECTORS)
         except Exception as exc:  # faiss raises RuntimeError with C++ text
@@ -312,8 +313,13 @@ class IndexReader:
 
     def doc_freq(self, fts_query: str, cap: int = 5000) -> int:
         """Passages matching an FTS5 MATCH expression, counted up to `cap` (enough to tell rare from common)."""
-        sql = "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)"
-        return int(self.db.execute(sql, [fts_query, cap]).fetchone()[0])
+        key = (fts_query, cap)
+        if key not in self._doc_freqs:
+            if len(self._doc_freqs) > 100_000:      # a version's reader lives long: keep the memo bounded
+                self._doc_freqs.clear()
+            sql = "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)"
+            self._doc_freqs[key] = int(self.db.execute(sql, [fts_query, cap]).fetchone()[0])
+        return self._doc_freqs[key]
 
     def facets(self) -> dict:
         """Values a search page offers as filters."""
