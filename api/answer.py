@@ -143,8 +143,6 @@ def validate_question(question, max_chars: int) -> str:
     return check_text(question, "question", max_chars, 'ask something, e.g. "what did the board recommend?"')
 
 
-
-
 class Answerer:
     """Answers questions over one Retriever's index (extractive; generative when an LLM URL is configured)."""
 
@@ -168,6 +166,10 @@ class Answerer:
         df = reader.doc_freq(expr) if expr else 0
         n = reader.manifest["counts"]["chunks"]
         return math.log((n - df + 0.5) / (df + 0.5) + 1.0)
+
+    def missing(self, question: str, ranked: list[Candidate]) -> float:
+        """`missing_share` of the question over the candidate sentences, weighted by this index's idf."""
+        return missing_share(keyword.terms(question), [c.text for c in ranked], self.idf)
 
     # -- retrieval and sentence scoring --
     def retrieve(self, question: str, k: int, filters: Filters | None) -> list[Hit]:
@@ -228,8 +230,7 @@ class Answerer:
         if hits is None:
             hits = self.retrieve(question, k, filters)
         ranked = self.candidates(question, hits)
-        missing = missing_share(keyword.terms(question), [c.text for c in ranked], self.idf)
-        conf = confidence(features(ranked, missing))
+        conf = confidence(features(ranked, self.missing(question, ranked)))
         return question, hits, ranked, conf
 
     def ask(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.config import Settings
-from indexer.embedding import get_embedder
+from indexer.embedding import embedder_for
 from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelMismatch
 
 from . import citations, keyword
@@ -94,8 +94,7 @@ class Retriever:
         if self._requested_model and self._requested_model != name:
             raise ModelMismatch(f"the index at {self.index_dir} was built with model {name!r}; it cannot be "
                                 f"queried with {self._requested_model!r}")
-        self.embedder = get_embedder(name, self.settings.dtype, self.settings.batch_size, self.settings.backend,
-                                     self.settings.cache_dir)
+        self.embedder = embedder_for(self.settings, name)
         if self.embedder.dim != reader.manifest["model"]["dim"]:
             raise ModelMismatch(f"model {name!r} gives {self.embedder.dim}-d vectors, the index holds "
                                 f"{reader.manifest['model']['dim']}-d; rebuild the index")
@@ -134,18 +133,20 @@ class Retriever:
             raise QueryError("per_article must be at least 1 (or null for no limit)")
         if recency_half_life_days is not None and not recency_half_life_days > 0:     # NaN too
             raise QueryError("recency_half_life_days must be positive")
+        def ranked(reader: IndexReader) -> list[Hit]:
+            candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
+            return self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
+
         reader = self.reader
         try:
-            candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
-            hits = self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
+            hits = ranked(reader)
         except sqlite3.OperationalError:
             # A newer build may have removed this version's folder while the request ran (a thread opens its
             # connection on first use): answer from the version that is published now.
             if reader is self.reader and not self.reload_if_changed():
                 raise
             reader = self.reader
-            candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
-            hits = self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
+            hits = ranked(reader)
         return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
                             took_ms=round((time.perf_counter() - t0) * 1000, 2))
 

@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from api import answer as A  # noqa: E402
-from api import keyword  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "ask_questions.jsonl"
 FOLDS = 5
@@ -112,13 +111,12 @@ def is_right(row: dict, chosen) -> bool:
         c.article_id == row["article"] and all(t.lower() in c.text.lower() for t in row["terms"]) for c in chosen)
 
 
-def dataset(rows: list[dict], lex_weight: float, questions: dict[str, str], idf):
-    """Features and labels; `questions` maps a question id to its text, `idf` is the index's (Answerer.idf)."""
+def dataset(rows: list[dict], lex_weight: float, questions: dict[str, str], answerer):
+    """Features and labels; `questions` maps a question id to its text, `answerer` is over the same index."""
     X, y = [], []
     for row in rows:
         ranked, chosen = rebuild(row, lex_weight)
-        missing = A.missing_share(keyword.terms(questions[row["id"]]), [c.text for c in ranked], idf)
-        f = A.features(ranked, missing)
+        f = A.features(ranked, answerer.missing(questions[row["id"]], ranked))
         X.append([f[n] for n in A.FEATURES])
         y.append(int(cites_article(row, chosen)))
     return np.array(X, dtype=np.float64), np.array(y)
@@ -205,7 +203,7 @@ def main(argv=None) -> int:
               f"and holds the answer terms {np.mean([is_right(r, c) for r, c in pairs]):.3f}")
     print(f"using LEX_WEIGHT={A.LEX_WEIGHT} (api/answer.py)\n")
 
-    X, y = dataset(rows, A.LEX_WEIGHT, {q["id"]: q["question"] for q in questions}, A.Answerer(retriever).idf)
+    X, y = dataset(rows, A.LEX_WEIGHT, {q["id"]: q["question"] for q in questions}, A.Answerer(retriever))
     p = cross_validated(X, y, groups, args.seed)
     report(p, y, conds, f"{FOLDS}-fold cross-validated")
     t = recall_first_threshold(p, y, conds, RECALL_TARGET)

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         limit_articles(args.limit)
 
     t0 = time.perf_counter()
-    embedder = embedder_for(settings, args.dtype)   # the instance build_index reuses
+    embedder = embedder_for(settings, dtype=args.dtype)   # the instance build_index reuses
     embedder.encode(["warm-up sentence for the encoder"] * 8)
     load_s = time.perf_counter() - t0
 

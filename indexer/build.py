@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .articles import Article
 from .chunking import TOKENIZER, Chunk, chunk_article
 from .config import Settings
-from .embedding import Embedder, get_embedder
+from .embedding import Embedder, embedder_for
 from .sources import LoadWarning, iter_files, load_file
 from .store import IndexWriter, ModelMismatch, read_manifest
 
@@ -209,8 +209,7 @@ def build_index(
             summary.seconds = time.perf_counter() - started
             return summary
 
-        embedder = get_embedder(model_name, dtype or settings.dtype, settings.batch_size, settings.backend,
-                                 settings.cache_dir)
+        embedder = embedder_for(settings, model_name, dtype)
         if previous and previous["model"]["dim"] != embedder.dim:
             raise ModelMismatch(f"model {model_name!r} gives {embedder.dim}-d vectors but the index holds "
                                 f"{previous['model']['dim']}-d; build into a new --index folder")

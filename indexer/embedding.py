@@ -255,7 +255,7 @@ def get_embedder(model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: in
     return Embedder(model, dtype, batch_size, backend=backend, cache_dir=cache_dir)
 
 
-def embedder_for(settings, dtype: str | None = None) -> Embedder:
-    """The process's embedder for these Settings (a dtype given here overrides theirs)."""
-    return get_embedder(settings.model, dtype or settings.dtype, settings.batch_size, settings.backend,
+def embedder_for(settings, model: str | None = None, dtype: str | None = None) -> Embedder:
+    """The process's embedder for these Settings (a model or dtype given here overrides theirs)."""
+    return get_embedder(model or settings.model, dtype or settings.dtype, settings.batch_size, settings.backend,
                         settings.cache_dir)
