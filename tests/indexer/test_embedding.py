@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from indexer import embedding
 
@@ -60,3 +61,28 @@ def test_converted_model_is_cached_and_a_damaged_entry_is_rewritten(tmp_path):
     assert np.allclose(second.encode(TEXTS), expected, atol=1e-4)
     assert weights.stat().st_size > 1000                                    # converted and written again
     assert not [p for p in (tmp_path / "openvino").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_cache_entry_with_wrong_weights_is_caught_by_the_probe(tmp_path):
+    """Weights of the right size but wrong values pass OpenVINO's own checks; the probe against PyTorch does not."""
+    import re
+
+    embedding.Embedder(backend="openvino", cache_dir=str(tmp_path))
+    (entry,) = (tmp_path / "openvino").iterdir()
+
+    def damage():          # zero the largest float tensor (the word embeddings), leaving shapes and sizes intact
+        xml = (entry / "model.xml").read_text()
+        consts = re.findall(r'element_type="f32"[^>]*offset="(\d+)"[^>]*size="(\d+)"', xml)
+        offset, size = max(((int(o), int(n)) for o, n in consts), key=lambda c: c[1])
+        with open(entry / "model.bin", "r+b") as fh:
+            fh.seek(offset)
+            fh.write(bytes(size))
+
+    damage()
+    with pytest.warns(UserWarning, match="runs in PyTorch"):
+        fallback = embedding.Embedder(backend="auto", cache_dir=str(tmp_path))
+    assert fallback.backend == "torch" and not entry.exists()          # the bad entry is gone
+    embedding.Embedder(backend="openvino", cache_dir=str(tmp_path))    # converted again
+    damage()
+    with pytest.raises(embedding.ModelError, match="EDSEARCH_BACKEND=torch"):
+        embedding.Embedder(backend="openvino", cache_dir=str(tmp_path))
