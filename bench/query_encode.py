@@ -1,5 +1,10 @@
-"""Single-query encode latency with 1 vs the default torch threads, on a quiet machine and with the other core
-busy (a stand-in for concurrent requests or an index build). Run: .venv/bin/python bench/query_encode.py"""
+"""Single-query encode latency.
+
+(1) The project's Embedder.encode per runtime (OpenVINO, the default on a CPU; PyTorch), dtype auto.
+(2) The bare sentence-transformers model in PyTorch with 1 vs the default torch threads, on a quiet machine and with
+    the other core busy (a stand-in for concurrent requests or an index build): why a query runs on one thread.
+
+    .venv/bin/python bench/query_encode.py"""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -33,8 +38,15 @@ def main() -> None:
 
     from indexer.embedding import get_embedder
 
-    st_model = get_embedder().model   # the bare sentence-transformers model: no thread policy of ours
     queries = [f"what did the board recommend on trade policy number {i}?" for i in range(80)]
+    print(f"{'Embedder.encode, one query':34} {'dtype':>8} {'p50 ms':>8} {'p95 ms':>8}")
+    for backend in ("openvino", "torch"):
+        embedder = get_embedder(backend=backend)
+        p50, p95 = _measure(embedder, queries)
+        print(f"{backend:34} {embedder.dtype:>8} {p50:>8.1f} {p95:>8.1f}")
+    print()
+
+    st_model = get_embedder(backend="torch").model   # the bare sentence-transformers model: no thread policy of ours
     default = torch.get_num_threads()
     print(f"{'condition':34} {'threads':>7} {'p50 ms':>8} {'p95 ms':>8}")
     for busy in (False, True):
