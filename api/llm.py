@@ -9,8 +9,6 @@ import json
 import re
 from typing import Iterator
 
-import httpx
-
 SYSTEM_PROMPT = (
     "You answer questions about an editorial archive using ONLY the numbered passages given. "
     "Cite every claim with the passage number in square brackets, e.g. [1] or [2]. "
@@ -115,6 +113,8 @@ class LLMClient:
                 "max_tokens": self.max_tokens, "stream": stream}
 
     def _fail(self, exc: Exception) -> LLMError:
+        import httpx
+
         if isinstance(exc, httpx.TimeoutException):
             return LLMError(f"the language model at {self.url} did not answer within {self.timeout:g}s")
         return LLMError(f"cannot reach the language model at {self.url} ({exc.__class__.__name__}: {exc}); "
@@ -130,6 +130,8 @@ class LLMClient:
             raise LLMError(f"the language model at {url} answered HTTP {resp.status_code}: {body}")
 
     def complete(self, messages: list[dict]) -> str:
+        import httpx   # here, not at the top: a search from the command line need not pay for importing it
+
         try:
             resp = httpx.post(self.url, json=self._body(messages, False), timeout=self.timeout)
         except httpx.HTTPError as exc:
@@ -143,6 +145,8 @@ class LLMClient:
 
     def stream(self, messages: list[dict]) -> Iterator[str]:
         """Text pieces as they arrive. Connects (and checks the status) before returning."""
+        import httpx
+
         client = httpx.Client(timeout=self.timeout)
         try:
             cm = client.stream("POST", self.url, json=self._body(messages, True))
@@ -157,6 +161,8 @@ class LLMClient:
         return self._pieces(client, cm, resp)
 
     def _pieces(self, client, cm, resp) -> Iterator[str]:
+        import httpx
+
         try:
             for line in resp.iter_lines():
                 line = line.strip()

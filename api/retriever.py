@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.config import Settings
-from indexer.embedding import embedder_for
+from indexer.embedding import query_embedder_for
 from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelMismatch
 
 from . import citations, keyword
@@ -94,7 +94,7 @@ class Retriever:
         if self._requested_model and self._requested_model != name:
             raise ModelMismatch(f"the index at {self.index_dir} was built with model {name!r}; it cannot be "
                                 f"queried with {self._requested_model!r}")
-        self.embedder = embedder_for(self.settings, name)
+        self.embedder = query_embedder_for(self.settings, name)
         if self.embedder.dim != reader.manifest["model"]["dim"]:
             raise ModelMismatch(f"model {name!r} gives {self.embedder.dim}-d vectors, the index holds "
                                 f"{reader.manifest['model']['dim']}-d; rebuild the index")

