@@ -99,6 +99,13 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_mcp(args, settings: Settings) -> int:
+    from .mcp_server import serve_mcp
+
+    serve_mcp(args.index, settings, args.host, args.port)
+    return 0
+
+
 def cmd_eval(args, settings: Settings) -> int:
     from .evaluation import evaluate_beir, format_table
 
@@ -164,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", help="bind address (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="port (default 8000)")
     sp.set_defaults(func=cmd_serve)
+
+    sp = with_index(sub.add_parser("mcp", help="serve the archive to AI assistants over the Model Context Protocol",
+                                   description="MCP tools search, ask and get_article over stdio (the default, "
+                                               "for a client that starts this command) or streamable HTTP at "
+                                               "http://HOST:PORT/mcp when --port is given (then "
+                                               "EDSEARCH_API_TOKEN, if set, is required as a bearer token)."))
+    sp.add_argument("--host", help="bind address with --port (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, help="serve streamable HTTP on this port instead of stdio")
+    sp.set_defaults(func=cmd_mcp)
 
     sp = sub.add_parser("eval", help="retrieval metrics (nDCG@10, recall, MRR) on a BEIR folder")
     sp.add_argument("beir_dir", metavar="BEIR_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv")

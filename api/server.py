@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from indexer.config import Settings
 from indexer.store import Filters, IndexStoreError
 
+from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult
 from .retriever import MAX_K, ArticleNotFound, QueryError, Retriever
 from .answer import Answerer, sse
@@ -231,12 +231,7 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         return _error(500, "internal_error", "unexpected server error; the log has the details")
 
     def require_token(request: Request) -> None:
-        if not settings.api_token:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(),
-                                                                    settings.api_token.encode()):
+        if not bearer_ok(request.headers.get("authorization", ""), settings.api_token):
             raise ApiError(401, "unauthorized", "missing or wrong bearer token: send Authorization: Bearer <token>",
                            {"WWW-Authenticate": "Bearer"})
 

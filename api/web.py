@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import re
-import secrets
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from .auth import bearer_ok
 from .models import ArticleFull
 from .retriever import ArticleNotFound, QueryError
 
@@ -65,10 +65,7 @@ def wants_html(request: Request) -> bool:
 
 
 def authorized(request: Request, token: str) -> bool:
-    if not token:
-        return True
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), token.encode())
+    return bearer_ok(request.headers.get("authorization", ""), token)
 
 
 def parse_paragraphs(p: str | None) -> set[int]:

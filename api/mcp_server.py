@@ -1,0 +1,127 @@
+"""`edsearch mcp`: the archive as Model Context Protocol tools, for AI assistants and agent frameworks.
+
+Built on the official `mcp` SDK (MCPServer). Three tools, thin over the same library calls as the HTTP routes,
+with the same request models (so the same validation) and the same results (citations with label, paragraphs,
+character span and link):
+
+    search(q, k, mode, per_article, author, section, tag, source, from, to)   -> SearchResult
+    ask(q, k, author, section, tag, source, from, to)                          -> Answer (extractive)
+    get_article(article_id)                                                    -> ArticleFull
+
+Over stdio (the default) the client started the process and owns it: no token. Over streamable HTTP
+(`--port`), the HTTP API's token rule holds: with EDSEARCH_API_TOKEN set, every request needs
+`Authorization: Bearer <token>`.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError   # the SDK sends its message back as the tool's error
+from pydantic import ValidationError
+
+from indexer.config import Settings
+from indexer.store import IndexStoreError
+
+from .answer import Answerer
+from .auth import bearer_ok
+from .models import Answer, ArticleFull, SearchResult
+from .retriever import ArticleNotFound, QueryError, Retriever
+from .server import AskRequest, SearchRequest
+
+log = logging.getLogger("edsearch")
+INSTRUCTIONS = ("Search an editorial archive and answer from it with citations. `search` returns ranked passages, "
+                "each with a citation (label, paragraph numbers, character span in the article, link). `ask` "
+                "returns a short answer built from the archive's own sentences with [n] markers into its sources, "
+                "or found=false when the archive does not answer. Quote the citation label when you use a passage.")
+
+
+def _request(model, fields: dict[str, Any]):
+    try:
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise ToolError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
+                                  for e in exc.errors())) from None
+
+
+def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = None):
+    """The MCP server over one index folder (opened now; a newly published version is picked up per call)."""
+    settings = settings or Settings.from_env()
+    retriever = Retriever(Path(index_dir or settings.index), settings)
+    server = MCPServer("edsearch", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    def current() -> Retriever:
+        try:
+            retriever.reload_if_changed()
+        except (IndexStoreError, OSError) as exc:      # keep answering from the version already open
+            log.error("edsearch: new index not loaded, still serving the previous one: %s", exc)
+        return retriever
+
+    def call(fn):
+        try:
+            return fn()
+        except (QueryError, ArticleNotFound) as exc:
+            raise ToolError(str(exc)) from None
+
+    @server.tool()
+    def search(q: str, k: int = 10, mode: str = "hybrid", per_article: int | None = 2, author: str | None = None,
+               section: str | None = None, tag: str | None = None, source: str | None = None,
+               from_date: str | None = None, to_date: str | None = None) -> SearchResult:
+        """Ranked passages of the archive for words, a question or "quoted phrases", each with its citation
+        (label, paragraphs, character span, link). mode: hybrid (default), dense or keyword. Dates: YYYY-MM-DD."""
+        req = _request(SearchRequest, dict(q=q, k=k, mode=mode, per_article=per_article, author=author,
+                                           section=section, tag=tag, source=source, to=to_date, **{"from": from_date}))
+        return call(lambda: current().search(req.q, req.k, req.mode, req.filters(), req.per_article,
+                                             req.recency_half_life_days))
+
+    @server.tool()
+    def ask(q: str, k: int = 5, author: str | None = None, section: str | None = None, tag: str | None = None,
+            source: str | None = None, from_date: str | None = None, to_date: str | None = None) -> Answer:
+        """A short answer to a question, built from the archive's own sentences with [n] markers into `sources`
+        (each with its citation), or found=false with the closest passages when the archive does not answer."""
+        req = _request(AskRequest, dict(q=q, k=k, author=author, section=section, tag=tag, source=source,
+                                        to=to_date, **{"from": from_date}))
+        return call(lambda: Answerer(current()).ask(req.q, req.k, req.filters(), generate=False))
+
+    @server.tool()
+    def get_article(article_id: str) -> ArticleFull:
+        """A stored article with its numbered paragraphs (the ids come from search and ask results)."""
+        return call(lambda: current().article(article_id))
+
+    return server
+
+
+class BearerToken:
+    """ASGI middleware: the HTTP API's token rule for the MCP endpoint."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.token:
+            header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+            if not bearer_ok(header, self.token):
+                from starlette.responses import JSONResponse
+
+                response = JSONResponse({"error": {"code": "unauthorized", "message": "missing or wrong bearer "
+                                         "token: send Authorization: Bearer <token>"}}, status_code=401,
+                                        headers={"WWW-Authenticate": "Bearer"})
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def serve_mcp(index_dir: str | Path | None = None, settings: Settings | None = None, host: str | None = None,
+              port: int | None = None) -> None:
+    """Serve over stdio, or over streamable HTTP at http://host:port/mcp when a port is given."""
+    settings = settings or Settings.from_env()
+    server = create_mcp(index_dir, settings)
+    if port is None:
+        server.run("stdio")
+        return
+    import uvicorn
+
+    host = host or settings.host
+    app = BearerToken(server.streamable_http_app(host=host), settings.api_token)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
