@@ -8,7 +8,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CACHE_DIR = "~/.cache/edsearch"
 DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16")
 BACKENDS = ("auto", "openvino", "torch")
-DEFAULT_BATCH_SIZE = 16   # texts per encode batch: 15-22% faster indexing than 64 here (bench/index_throughput.py)
+DEFAULT_BATCH_SIZE = 16   # texts per encode batch: indexes faster than 64 here (docs/scale.md)
 
 
 def _env(name: str, default, cast=str):

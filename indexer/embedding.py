@@ -183,7 +183,7 @@ class Embedder:
 
         with self._lock:  # torch releases the GIL; one encode at a time keeps latency predictable
             # A query-sized batch runs on one thread: with the other core busy (concurrent requests, a build),
-            # two OpenMP threads wait on each other (bench/query_encode.py: p95 142 ms vs 15 ms).
+            # two OpenMP threads wait on each other (docs/scale.md, bench/query_encode.py).
             threads = torch.get_num_threads()
             small = len(texts) <= SMALL_BATCH
             self._text_kwargs["pad_to_multiple_of"] = PAD_MULTIPLE_SMALL if small else PAD_MULTIPLE

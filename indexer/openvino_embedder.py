@@ -22,8 +22,8 @@ import numpy as np
 
 SMALL_BATCH = 8   # texts; at most this many are encoded on a single thread (queries)
 # Token sequences are padded to a multiple of this. The CPU kernels (oneDNN, bf16 above all) are cached per input
-# shape, so free-form lengths grow a server's memory with every new shape (docs/reliability.md). It costs about 5%
-# of bare encode throughput; vectors are unchanged (pads are masked). A query-sized batch pads to a multiple of 8.
+# shape, so free-form lengths grow a server's memory with every new shape (measured in docs/reliability.md); the
+# vectors are unchanged (pads are masked). A query-sized batch pads to a multiple of 8 only.
 PAD_MULTIPLE = 32
 PAD_MULTIPLE_SMALL = 8
 VERIFIED = "edsearch.json"   # written beside the converted model once it has matched PyTorch on a probe input
