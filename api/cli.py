@@ -214,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edsearch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:            # `edsearch search ... | head`: the reader left; stop quietly, as cat does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error when Python flushes
+        return 141
 
 
 if __name__ == "__main__":
