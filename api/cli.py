@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 
@@ -112,7 +113,10 @@ def cmd_watch(args, settings: Settings) -> int:
     watcher = _watcher(args, settings, args.sources)
     print(f"edsearch: watching {', '.join(args.sources)} every {watcher.every:g}s into {watcher.index_dir}; "
           "Ctrl-C stops it between builds", file=sys.stderr)
-    with stop_on_signals(watcher, lambda message: print(f"edsearch: {message}", file=sys.stderr, flush=True)):
+    def notify(message: str) -> None:   # from the signal handler: a raw write, never a buffered stream's
+        os.write(sys.stderr.fileno(), f"edsearch: {message}\n".encode())
+
+    with stop_on_signals(watcher, notify):
         watcher.run()
     print("edsearch: watch stopped; the index holds the last build it published", file=sys.stderr)
     return 0

@@ -142,12 +142,16 @@ class Watcher:
 
 
 @contextmanager
-def stop_on_signals(watcher: Watcher, notify: Callable[[str], None] = log.info) -> Iterator[None]:
+def stop_on_signals(watcher: Watcher, notify: Callable[[str], None] | None = None) -> Iterator[None]:
     """While inside: Ctrl-C (SIGINT) and SIGTERM ask `watcher` to stop instead of raising, so a build under way
-    finishes and publishes (or finds nothing to publish) before run() returns. Main thread only."""
+    finishes and publishes (or finds nothing to publish) before run() returns. Main thread only.
+
+    `notify` is called inside the signal handler, possibly while the main thread is itself writing to the same
+    stream: it must not use buffered I/O or logging (os.write is safe)."""
     def handler(signum, _frame):
         watcher.stop()
-        notify("stopping after the build under way finishes and publishes" if watcher.building else "stopping")
+        if notify:
+            notify("stopping after the build under way finishes and publishes" if watcher.building else "stopping")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
