@@ -102,6 +102,8 @@ def _watcher(args, settings: Settings, sources):
 def cmd_serve(args, settings: Settings) -> int:
     from .server import serve
 
+    if not args.watch and (args.prune or args.every != "60s"):
+        raise ValueError("--every and --prune apply to --watch SOURCE...; add it or leave them out")
     watcher = _watcher(args, settings, args.watch) if args.watch else None
     serve(args.index, args.host, args.port, settings, watch=watcher)
     return 0
@@ -113,6 +115,7 @@ def cmd_watch(args, settings: Settings) -> int:
     watcher = _watcher(args, settings, args.sources)
     print(f"edsearch: watching {', '.join(args.sources)} every {watcher.every:g}s into {watcher.index_dir}; "
           "Ctrl-C stops it between builds", file=sys.stderr)
+
     def notify(message: str) -> None:   # from the signal handler: a raw write, never a buffered stream's
         os.write(sys.stderr.fileno(), f"edsearch: {message}\n".encode())
 
