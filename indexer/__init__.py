@@ -7,7 +7,9 @@ from .embedding import Embedder, ModelError, get_embedder
 from .sources import LoadWarning, iter_articles
 from .store import (CorruptIndex, Filters, IndexBusy, IndexNotFound, IndexReader, IndexStoreError,
                     ModelMismatch)
+from .watch import Watcher
+from .xmlfiles import UnsafeXML
 
 __all__ = ["Article", "BuildSummary", "Chunk", "CorruptIndex", "Embedder", "Filters", "IndexBusy",
            "IndexNotFound", "IndexReader", "IndexStoreError", "LoadWarning", "ModelError", "ModelMismatch",
-           "Settings", "build_index", "chunk_article", "get_embedder", "iter_articles"]
+           "Settings", "UnsafeXML", "Watcher", "build_index", "chunk_article", "get_embedder", "iter_articles"]
