@@ -1,9 +1,10 @@
-"""The `edsearch` command: index, search, ask, serve, eval — thin over the libraries."""
+"""The `edsearch` command: index, watch, search, ask, serve, eval — thin over the libraries."""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 
@@ -92,10 +93,35 @@ def cmd_ask(args, settings: Settings) -> int:
     return 0
 
 
+def _watcher(args, settings: Settings, sources):
+    from indexer.watch import Watcher
+
+    return Watcher(sources, args.index, every=args.every, prune=args.prune, settings=settings)
+
+
 def cmd_serve(args, settings: Settings) -> int:
     from .server import serve
 
-    serve(args.index, args.host, args.port, settings)
+    if not args.watch and (args.prune or args.every != "60s"):
+        raise ValueError("--every and --prune apply to --watch SOURCE...; add it or leave them out")
+    watcher = _watcher(args, settings, args.watch) if args.watch else None
+    serve(args.index, args.host, args.port, settings, watch=watcher)
+    return 0
+
+
+def cmd_watch(args, settings: Settings) -> int:
+    from indexer.watch import stop_on_signals
+
+    watcher = _watcher(args, settings, args.sources)
+    print(f"edsearch: watching {', '.join(args.sources)} every {watcher.every:g}s into {watcher.index_dir}; "
+          "Ctrl-C stops it between builds", file=sys.stderr)
+
+    def notify(message: str) -> None:   # from the signal handler: a raw write, never a buffered stream's
+        os.write(sys.stderr.fileno(), f"edsearch: {message}\n".encode())
+
+    with stop_on_signals(watcher, notify):
+        watcher.run()
+    print("edsearch: watch stopped; the index holds the last build it published", file=sys.stderr)
     return 0
 
 
@@ -129,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = with_index(sub.add_parser("index", help="index files and folders of articles"))
-    sp.add_argument("sources", nargs="+", metavar="SOURCE", help="files or folders (.txt .md .html .json .jsonl)")
+    sp.add_argument("sources", nargs="+", metavar="SOURCE",
+                    help="files or folders (.txt .md .html .json .jsonl; .xml: WordPress exports, RSS and Atom)")
     sp.add_argument("--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2)")
     sp.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], help="encode precision (default: auto)")
     sp.add_argument("--prune", action="store_true", help="remove indexed articles whose source is gone")
@@ -167,9 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="extractive answer even when EDSEARCH_LLM_URL is set")
     sp.set_defaults(func=cmd_ask, k=5)
 
+    def with_watch_options(sp):
+        sp.add_argument("--every", default="60s", metavar="INTERVAL",
+                        help="time between checks for changes: 60s, 5m, 1h or seconds (default 60s)")
+        sp.add_argument("--prune", action="store_true",
+                        help="remove indexed articles whose file or feed entry is gone")
+        return sp
+
     sp = with_index(sub.add_parser("serve", help="run the HTTP service and search page"))
     sp.add_argument("--host", help="bind address (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="port (default 8000)")
+    sp.add_argument("--watch", nargs="+", metavar="SOURCE",
+                    help="also keep the index current from these files or folders (as edsearch watch does)")
+    with_watch_options(sp)
     sp.set_defaults(func=cmd_serve)
 
     sp = with_index(sub.add_parser("mcp", help="serve the archive to AI assistants over the Model Context Protocol",
@@ -180,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", help="bind address with --port (default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="serve streamable HTTP on this port instead of stdio")
     sp.set_defaults(func=cmd_mcp)
+
+    sp = with_watch_options(with_index(sub.add_parser(
+        "watch", help="keep an index current: re-index what changed and publish, until stopped (Ctrl-C)")))
+    sp.add_argument("sources", nargs="+", metavar="SOURCE", help="files or folders, as for edsearch index")
+    sp.set_defaults(func=cmd_watch)
 
     sp = sub.add_parser("eval", help="retrieval metrics (nDCG@10, recall, MRR) on a BEIR folder")
     sp.add_argument("beir_dir", metavar="BEIR_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv")

@@ -5,7 +5,7 @@ import logging
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
@@ -23,6 +23,9 @@ from .retriever import MAX_K, ArticleNotFound, QueryError, Retriever
 from .answer import Answerer, sse
 from .llm import LLMError
 from . import web
+
+if TYPE_CHECKING:
+    from indexer.watch import Watcher
 
 log = logging.getLogger("edsearch")
 
@@ -161,7 +164,10 @@ class AppState:
         return self.retriever
 
 
-def create_app(index_dir: str | Path | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(index_dir: str | Path | None = None, settings: Settings | None = None,
+               watch: "Watcher | None" = None) -> FastAPI:
+    """The app over `index_dir`; with `watch` (an indexer.watch.Watcher on the same folder), that watcher runs in a
+    background thread while the app is up and is stopped between builds when it shuts down."""
     settings = settings or Settings.from_env()
     state = AppState(settings, Path(index_dir or settings.index))
 
@@ -171,8 +177,13 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         # (its SQLite connection, its malloc arena), so the rest of the requests wait in the event loop.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         state.start()
+        if watch is not None:
+            watch.start()
         yield
         state.stop()
+        if watch is not None:
+            watch.stop()
+            await anyio.to_thread.run_sync(watch.join)   # a build under way finishes and publishes first
 
     app = FastAPI(title="edsearch", version="0.1.0", lifespan=lifespan,
                   description="Semantic search and cited Q&A over an editorial archive. When the server has a "
@@ -318,9 +329,9 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
 
 def serve(index_dir: str | Path | None = None, host: str | None = None, port: int | None = None,
-          settings: Settings | None = None) -> None:
+          settings: Settings | None = None, watch: "Watcher | None" = None) -> None:
     import uvicorn
 
     settings = settings or Settings.from_env()
-    uvicorn.run(create_app(index_dir, settings), host=host or settings.host, port=port or settings.port,
+    uvicorn.run(create_app(index_dir, settings, watch), host=host or settings.host, port=port or settings.port,
                 log_level="info", access_log=False)

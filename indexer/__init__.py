@@ -9,7 +9,8 @@ _WHERE = {"Article": "articles", "BuildSummary": "build", "build_index": "build"
           "chunk_article": "chunking", "Settings": "config", "Embedder": "embedding", "ModelError": "embedding",
           "get_embedder": "embedding", "LoadWarning": "sources", "iter_articles": "sources",
           "CorruptIndex": "store", "Filters": "store", "IndexBusy": "store", "IndexNotFound": "store",
-          "IndexReader": "store", "IndexStoreError": "store", "ModelMismatch": "store"}
+          "IndexReader": "store", "IndexStoreError": "store", "ModelMismatch": "store", "Watcher": "watch",
+          "UnsafeXML": "xmlfiles"}
 __all__ = sorted(_WHERE)
 
 

@@ -166,9 +166,10 @@ def build_index(
             path, root = item
             for rec in load_file(path, root):
                 if isinstance(rec, LoadWarning):
-                    summary.skipped += 1
                     summary.warnings.append(str(rec))
-                    if rec.line is None:
+                    if not rec.kept:
+                        summary.skipped += 1
+                    if rec.whole_file:
                         failed_files.add(str(path.resolve()))
                     continue
                 if rec.id in seen:

@@ -92,6 +92,21 @@ def test_bad_files_are_survived_and_counted(tmp_path, settings):
     assert any("broken.jsonl:2" in w for w in summary.warnings)
 
 
+def test_dates_as_archives_write_them_are_indexed_and_an_unreadable_one_warns(tmp_path, settings):
+    dates = ["2025/08/08", "8 August 2025", "Fri, 08 Aug 2025 09:30:00 +0000", "2025-08-08T09:30:00+02:00",
+             "sometime soon"]
+    src = tmp_path / "dated.jsonl"
+    src.write_text("".join(json.dumps({"id": f"d{i}", "title": f"Story {i}", "published": d,
+                                       "text": f"Story {i} about the harbour dredging plan."}) + "\n"
+                           for i, d in enumerate(dates)))
+    summary = build_index([src], tmp_path / "idx", settings=settings, progress=False)
+    assert (summary.indexed, summary.skipped) == (5, 0)
+    assert summary.warnings == [f"{src.resolve()}:5: published date 'sometime soon' is not a date (Unknown string "
+                                "format: sometime soon); indexed without a date (write it as YYYY-MM-DD to keep it)"]
+    reader = IndexReader(tmp_path / "idx")
+    assert [reader.article(f"d{i}")["published"] for i in range(5)] == ["2025-08-08"] * 4 + [None]
+
+
 def test_model_mismatch_is_refused(index_copy, settings):
     with pytest.raises(ModelMismatch, match="built with model 'all-MiniLM-L6-v2'"):
         build_index([SEEDS], index_copy, model="sentence-transformers/all-mpnet-base-v2", settings=settings,

@@ -93,7 +93,28 @@ def test_bad_inputs_are_skipped_with_warnings_naming_file_and_line(tmp_path):
     assert "missing.md: no such file" in text
 
 
-def test_bad_date_is_reported(tmp_path):
+def test_unreadable_date_keeps_the_article_and_warns_with_file_and_line(tmp_path):
     (tmp_path / "d.md").write_text("---\ntitle: X\npublished: last tuesday\n---\nBody.\n")
     arts, warns = _split(list(iter_articles([tmp_path])))
-    assert not arts and "not an ISO date" in str(warns[0])
+    assert [a.title for a in arts] == ["X"] and arts[0].published is None
+    assert len(warns) == 1 and warns[0].kept and warns[0].line == 3
+    assert str(warns[0]).startswith(f"{tmp_path / 'd.md'}:3: published date 'last tuesday'")
+    assert "indexed without a date" in str(warns[0])
+
+
+def test_dates_as_archives_write_them(tmp_path):
+    dates = ["2025/08/08", "8 August 2025", "Fri, 08 Aug 2025 09:30:00 +0000", "2025-08-08T23:30:00+10:00",
+             "August 8, 2025", "2025-08-08"]
+    (tmp_path / "dated.jsonl").write_text("".join(
+        json.dumps({"id": f"d{i}", "title": f"T{i}", "text": f"Body {i}.", "published": d}) + "\n"
+        for i, d in enumerate(dates)) + json.dumps({"id": "soon", "title": "S", "text": "Soon.",
+                                                     "published": "sometime soon"}) + "\n" +
+        json.dumps({"id": "month", "title": "M", "text": "Month.", "published": "August 2025"}) + "\n")
+    arts, warns = _split(list(iter_articles([tmp_path])))
+    by_id = {a.id: a for a in arts}
+    assert len(arts) == len(dates) + 2
+    assert {by_id[f"d{i}"].published for i in range(len(dates))} == {"2025-08-08"}
+    assert by_id["soon"].published is None and by_id["month"].published is None
+    assert [(w.line, w.kept) for w in warns] == [(len(dates) + 1, True), (len(dates) + 2, True)]
+    assert f"dated.jsonl:{len(dates) + 1}: published date 'sometime soon' is not a date" in str(warns[0])
+    assert "names no full day" in str(warns[1])
