@@ -129,3 +129,22 @@ def test_export_builds_an_index_whose_citations_link_to_the_live_posts(tmp_path,
     assert hit.citation.link.startswith(
         "https://www.eastasiaforum.org/2025/08/08/canberra-and-tokyo-can-do-better/#:~:text=Japan%20and%20Australia")
     assert hit.citation.label.startswith('EAF Editorial Board, "Canberra and Tokyo can do better" (2025-08-08)')
+
+
+@pytest.mark.slow
+def test_cli_indexes_an_export_and_says_what_it_left_out(tmp_path):
+    import json
+
+    path = write(tmp_path / "export.xml", sample_export())
+    idx = tmp_path / "idx"
+    out = subprocess.run([*EDSEARCH, "index", str(path), "--index", str(idx), "--quiet"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "2 indexed" in out.stdout and "0 skipped" in out.stdout
+    assert "left out (not published posts): 1 attachment, 1 draft post, 1 page, 1 revision" in out.stderr
+    found = subprocess.run([*EDSEARCH, "search", "dairy access staged opening", "--index", str(idx), "--json",
+                            "--k", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    hit = json.loads(found.stdout)["hits"][0]
+    assert hit["article"]["author"] == "Jun Tanaka" and hit["article"]["section"] == "Agriculture"
+    assert hit["citation"]["link"].startswith("https://www.eastasiaforum.org/2025/08/08/farm-trade-is-the-hard-part/"
+                                              "#:~:text=")
