@@ -65,10 +65,15 @@ def test_token_is_never_logged_even_on_errors(token_app, caplog, capfd):
 
 
 def test_token_is_compared_in_constant_time():
-    source = inspect.getsource(server)
-    assert "secrets.compare_digest" in source
-    auth = inspect.getsource(create_app)
-    assert "== settings.api_token" not in auth and "api_token ==" not in auth
+    from api import auth, web
+
+    assert "secrets.compare_digest" in inspect.getsource(auth.bearer_ok)    # the one rule for API, page and MCP
+    assert "bearer_ok" in inspect.getsource(create_app) and "bearer_ok" in inspect.getsource(web.authorized)
+    for source in (inspect.getsource(create_app), inspect.getsource(server), inspect.getsource(web)):
+        assert "== settings.api_token" not in source and "api_token ==" not in source
+    assert auth.bearer_ok("Bearer s3cret", "s3cret") and auth.bearer_ok("bearer  s3cret ", "s3cret")
+    assert not auth.bearer_ok("Bearer s3cre", "s3cret") and not auth.bearer_ok("", "s3cret")
+    assert not auth.bearer_ok("Basic s3cret", "s3cret") and auth.bearer_ok("", "")
 
 
 def test_cors_is_off_by_default_and_on_when_configured(seeds_index, settings):
