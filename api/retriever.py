@@ -89,7 +89,7 @@ class Retriever:
 
     # -- opening and reloading --
     def _open(self) -> IndexReader:
-        reader = IndexReader(self.index_dir)
+        reader = IndexReader(self.index_dir, self.settings.hnsw_ef_search)
         name = reader.manifest["model"]["name"]
         if self._requested_model and self._requested_model != name:
             raise ModelMismatch(f"the index at {self.index_dir} was built with model {name!r}; it cannot be "

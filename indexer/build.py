@@ -237,8 +237,10 @@ def build_index(
             stage = chunk_and_embed(pending, model=model_name, dtype=embedder.dtype, batch_size=embedder.batch_size,
                                     backend=embedder.backend, cache_dir=settings.cache_dir,
                                     chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap,
-                                    limit=limit, dim=embedder.dim, address=ray_address,
-                                    batch_articles=batch_articles, timings=timings, verbose=progress)
+                                    limit=limit, dim=embedder.dim, address=ray_address or settings.ray_address or None,
+                                    embed_actors=settings.ray_embed_actors or None,
+                                    embed_cpus=settings.ray_embed_cpus, batch_articles=batch_articles,
+                                    timings=timings, verbose=progress)
         else:
             stage = local_stage()
 

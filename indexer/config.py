@@ -50,13 +50,16 @@ class Settings:
     ivfpq_threshold: int = 0            # EDSEARCH_IVFPQ_THRESHOLD: auto: IVF-PQ above this many (0 = never)
     hnsw_m: int = 32                    # EDSEARCH_HNSW_M: graph degree
     hnsw_ef_construction: int = 128     # EDSEARCH_HNSW_EF_CONSTRUCTION
-    hnsw_ef_search: int = 256           # EDSEARCH_HNSW_EF_SEARCH (recall: docs/scale.md)
+    hnsw_ef_search: int = 0             # EDSEARCH_HNSW_EF_SEARCH: query-time depth; 0 = as saved (256 when built)
     hnsw_storage: str = "fp16"          # EDSEARCH_HNSW_STORAGE: fp16 (half the memory) | fp32, for new HNSW indexes
     ivf_nlist: int = 0                  # EDSEARCH_IVF_NLIST: 0 = 4 * sqrt(passages)
     ivf_nprobe: int = 32                # EDSEARCH_IVF_NPROBE
     pq_m: int = 48                      # EDSEARCH_PQ_M: PQ sub-quantizers (divides the model dim)
     keyword_all_terms_above: int = 100_000  # EDSEARCH_KEYWORD_ALL_TERMS_ABOVE: bigger: all-terms match first
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
+    ray_address: str = ""               # EDSEARCH_RAY_ADDRESS: cluster for --engine ray; empty = a local Ray
+    ray_embed_cpus: float = 1.0         # EDSEARCH_RAY_EMBED_CPUS: CPUs per embedding actor
+    ray_embed_actors: int = 0           # EDSEARCH_RAY_EMBED_ACTORS: 0 = as many as the cluster's CPUs allow
 
     def __post_init__(self):
         for name, allowed in (("dtype", DTYPES), ("backend", BACKENDS), ("hnsw_storage", ("fp16", "fp32"))):
@@ -66,6 +69,11 @@ class Settings:
         for name in ("batch_size", "max_query_chars", "max_body_bytes", "worker_threads", "max_pending"):
             if getattr(self, name) < 1:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be at least 1 (got {getattr(self, name)})")
+        for name in ("hnsw_ef_search", "ray_embed_actors"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"EDSEARCH_{name.upper()} must be 0 or more (got {getattr(self, name)})")
+        if not self.ray_embed_cpus > 0:
+            raise ValueError(f"EDSEARCH_RAY_EMBED_CPUS must be positive (got {self.ray_embed_cpus})")
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Iterator
 
@@ -102,7 +101,6 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("EDSEARCH_RAY_ADDRESS") or None
     try:
         ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
                  ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
@@ -147,11 +145,9 @@ def chunk_and_embed(
         ctx.execution_options.preserve_order = True        # results come back in article order
         ctx.enable_progress_bars = False
         cpus = float(ray.cluster_resources().get("CPU", 1))
-        embed_cpus = embed_cpus or float(os.environ.get("EDSEARCH_RAY_EMBED_CPUS", 1))
-        if embed_actors is None:
-            env = os.environ.get("EDSEARCH_RAY_EMBED_ACTORS")
-            # one CPU (at least half of one) stays for the chunker; the rest encode
-            embed_actors = int(env) if env else max(1, int((cpus - 0.5) // embed_cpus))
+        embed_cpus = embed_cpus or 1.0
+        # one CPU (at least half of one) stays for the chunker; the rest encode
+        embed_actors = embed_actors or max(1, int((cpus - 0.5) // embed_cpus))
         rows = [_article_row(i, a) for i, a in enumerate(pending)]
         ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_articles)))
         ds = ds.map_batches(ChunkStage, batch_size=batch_articles, batch_format="numpy", num_cpus=0.5,

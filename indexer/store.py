@@ -219,9 +219,10 @@ class Filters:
 
 
 class IndexReader:
-    """A published index version, opened for reading; safe to share between threads."""
+    """A published index version, opened for reading; safe to share between threads. `ef_search` (HNSW only):
+    the search depth to use instead of the one saved with the index (0 keeps it)."""
 
-    def __init__(self, index_dir: str | Path):
+    def __init__(self, index_dir: str | Path, ef_search: int = 0):
         self.index_dir = Path(index_dir)
         self.version_dir = current_version_dir(self.index_dir)
         self.manifest = read_manifest(self.version_dir)
@@ -237,9 +238,8 @@ class IndexReader:
         except Exception as exc:  # faiss raises RuntimeError with C++ text
             raise CorruptIndex(f"{self.version_dir / VECTORS} cannot be read ({str(exc).splitlines()[0][:200]}); "
                                "rebuild the index") from exc
-        ef = os.environ.get("EDSEARCH_HNSW_EF_SEARCH")
-        if ef and hasattr(self.vectors, "ef_search"):     # a query-time knob: applies without a rebuild
-            self.vectors.ef_search = int(ef)
+        if ef_search and hasattr(self.vectors, "ef_search"):     # a query-time knob: applies without a rebuild
+            self.vectors.ef_search = ef_search
         counts = self.manifest.get("counts", {})
         try:
             n_chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]

@@ -54,6 +54,8 @@ class VectorPolicy:
                                                     "hnsw_ef_construction", "hnsw_ef_search", "hnsw_storage",
                                                     "ivf_nlist", "ivf_nprobe", "pq_m", "compact_fraction")
                  if hasattr(settings, f)}
+        if not names.get("hnsw_ef_search"):
+            names.pop("hnsw_ef_search", None)       # 0: a new index saves the default
         return cls(kind=kind, **names)
 
 

@@ -11,6 +11,10 @@ def test_environment_overrides_defaults(monkeypatch):
     monkeypatch.setenv("EDSEARCH_KEYWORD_ALL_TERMS_ABOVE", "5")
     s = Settings.from_env()
     assert (s.worker_threads, s.keyword_all_terms_above, s.max_pending) == (2, 5, 512)
+    monkeypatch.setenv("EDSEARCH_RAY_ADDRESS", "ray://head:10001")
+    monkeypatch.setenv("EDSEARCH_HNSW_EF_SEARCH", "64")
+    s = Settings.from_env()
+    assert (s.ray_address, s.hnsw_ef_search, s.ray_embed_actors) == ("ray://head:10001", 64, 0)
 
 
 @pytest.mark.parametrize("name,value,match", [
@@ -19,6 +23,8 @@ def test_environment_overrides_defaults(monkeypatch):
     ("EDSEARCH_BATCH_SIZE", "many", "EDSEARCH_BATCH_SIZE='many' is not a valid int"),
     ("EDSEARCH_BACKEND", "onnx", "EDSEARCH_BACKEND must be one of auto, openvino, torch"),
     ("EDSEARCH_DTYPE", "float16", "EDSEARCH_DTYPE must be one of auto, float32"),
+    ("EDSEARCH_HNSW_EF_SEARCH", "-1", "EDSEARCH_HNSW_EF_SEARCH must be 0 or more"),
+    ("EDSEARCH_RAY_EMBED_CPUS", "0", "EDSEARCH_RAY_EMBED_CPUS must be positive"),
 ])
 def test_unusable_values_are_named(monkeypatch, name, value, match):
     monkeypatch.setenv(name, value)

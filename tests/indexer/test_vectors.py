@@ -168,6 +168,11 @@ def test_build_with_hnsw_updates_never_bring_back_old_passages(tmp_path, setting
     build_index([src], idx, settings=hnsw, progress=False)
     reader = IndexReader(idx)
     assert reader.manifest["vectors"]["type"] == "hnsw" and reader.vectors.kind == "hnsw"
+    assert reader.vectors.ef_search == 256                      # saved with the index (Settings said 0)
+    from api import Retriever
+
+    deeper = Retriever(idx, dataclasses.replace(hnsw, hnsw_ef_search=512))
+    assert deeper.reader.vectors.ef_search == 512               # EDSEARCH_HNSW_EF_SEARCH at query time
     old = dict(reader.db.execute("SELECT id, text FROM chunks WHERE article_id = 'story-0003'").fetchall())
     assert old
 
