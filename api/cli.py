@@ -46,6 +46,8 @@ def _print_hits(result) -> None:
             print(f"    {hit.citation.link}")
         if hit.duplicates:
             print(f"    also filed as: {', '.join(hit.duplicates)}")
+        if hit.near_duplicates:
+            print(f"    other versions: {', '.join(hit.near_duplicates)}")
         print()
 
 

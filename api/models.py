@@ -40,6 +40,10 @@ class Hit(BaseModel):
     ranks: Ranks
     duplicates: list[str] = Field(default_factory=list,
                                   description="Other article ids with byte-identical text, collapsed into this hit")
+    near_duplicates: list[str] = Field(default_factory=list,
+                                       description="Other article ids with near-identical text (republished, "
+                                                   "syndicated or corrected versions; docs/near-duplicates.md), "
+                                                   "collapsed into this hit")
 
 
 class SearchResult(BaseModel):
@@ -62,6 +66,7 @@ class ArticleFull(ArticleRef):
     paragraphs: list[Paragraph]
     source: str
     duplicates: list[str] = Field(default_factory=list)
+    near_duplicates: list[str] = Field(default_factory=list)
 
 
 class AnswerSentence(BaseModel):

@@ -76,6 +76,12 @@ def _check_date(value: str | None, name: str) -> str | None:
         raise QueryError(f"{name} must be a date as YYYY-MM-DD, got {value!r}")
 
 
+def _duplicates(article_id: str, identical: list[str], group: list[str]) -> dict[str, list[str]]:
+    """The fields naming an article's byte-identical copies and its other near-duplicates (group minus those)."""
+    same = [d for d in identical if d != article_id]
+    return {"duplicates": same, "near_duplicates": [d for d in group if d != article_id and d not in same]}
+
+
 class Retriever:
     """Searches one index folder; picks up a newly published version with `reload_if_changed()`."""
 
@@ -208,13 +214,13 @@ class Retriever:
         # Diversity: at most per_article passages per article, overlapping passages merged, duplicates collapsed.
         picked: dict[str, list[dict]] = {}   # article id -> groups {start, end, paras, score, ranks}
         order: list[tuple[str, dict]] = []
-        owner_of_text: dict[str, str] = {}  # text_hash -> the article id that represents it
+        owner_of_group: dict[str, str] = {}  # near-duplicate group (or text_hash) -> the article representing it
         for c in candidates:
             ch = chunks[c.chunk_id]
             art = articles[ch["article_id"]]
-            owner = owner_of_text.setdefault(art["text_hash"], art["id"])
+            owner = owner_of_group.setdefault(art["group_id"] or art["text_hash"], art["id"])
             if owner != art["id"]:
-                continue                       # a byte-identical duplicate of an article already in the list
+                continue                       # a (near-)duplicate of an article already in the list
             groups = picked.setdefault(art["id"], [])
             merged = False
             for g in groups:
@@ -237,6 +243,7 @@ class Retriever:
             order.append((art["id"], g))
 
         dups = reader.duplicates(articles[a]["text_hash"] for a, _ in order)
+        near = reader.near_duplicates(a for a, _ in order)
         full = reader.articles((a for a, _ in order), with_text=True)
         texts = {a: full[a]["text"] for a in full}
         hits = []
@@ -250,7 +257,7 @@ class Retriever:
                 citation=citations.cite(ref, paras, g["start"], g["end"], passage),
                 highlights=keyword.highlight_spans(query, passage),
                 ranks=Ranks(**g["ranks"]),
-                duplicates=[d for d in dups.get(art["text_hash"], []) if d != art_id]))
+                **_duplicates(art_id, dups.get(art["text_hash"], []), near.get(art_id, []))))
         return hits
 
     # -- articles --
@@ -263,8 +270,9 @@ class Retriever:
         paras = [Paragraph(number=i, char_start=s, char_end=e, text=art["text"][s:e])
                  for i, (s, e) in enumerate(art["paragraphs"], 1)]
         dups = self.reader.duplicates([art["text_hash"]]).get(art["text_hash"], [])
+        near = self.reader.near_duplicates([article_id]).get(article_id, [])
         return ArticleFull(**{f: art.get(f) for f in ArticleRef.model_fields}, text=art["text"],
-                           paragraphs=paras, source=art["source"], duplicates=[d for d in dups if d != article_id])
+                           paragraphs=paras, source=art["source"], **_duplicates(article_id, dups, near))
 
     def ask(self, question: str, k: int = 5, filters: Filters | None = None, generate: bool | None = None):
         """A cited answer (api.models.Answer), or found=false with the closest passages; see api/answer.py."""

@@ -16,6 +16,7 @@ from .chunking import TOKENIZER, Chunk, chunk_article
 from .config import Settings
 from .embedding import Embedder, embedder_for
 from .sources import LoadWarning, iter_files, load_file
+from . import neardup
 from .store import IndexWriter, ModelMismatch, read_manifest
 
 T = TypeVar("T")
@@ -258,6 +259,8 @@ def build_index(
             summary.warnings.append("nothing left to index; the published index was kept as it was")
             summary.seconds = time.perf_counter() - started
             return summary
+        near = neardup.update(writer.db, settings.near_duplicate_threshold,
+                              ((previous or {}).get("near_duplicates") or {}).get("threshold"))
         final = writer.publish({
             "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype, "backend": embedder.backend,
                       "max_tokens": embedder.max_tokens, "normalized": True},
@@ -266,6 +269,9 @@ def build_index(
                          "max_model_tokens": limit},
             "vectors": {"type": writer.vectors.kind, "metric": "inner_product"},
             "sources": sorted({str(Path(s)) for s in sources}),
+            "near_duplicates": {"threshold": near.threshold, "shingle_words": neardup.SHINGLE_WORDS,
+                                "num_perm": neardup.NUM_PERM, "pairs": near.pairs, "groups": near.groups,
+                                "grouped_articles": near.grouped_articles},
         })
     summary.published = str(final)
     summary.index_version = read_manifest(final)["index_version"]

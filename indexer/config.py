@@ -65,6 +65,9 @@ class Settings:
             if getattr(self, name).lower() not in allowed:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be one of {', '.join(allowed)} "
                                  f"(got {getattr(self, name)!r})")
+        if not 0 < self.near_duplicate_threshold <= 1:
+            raise ValueError("EDSEARCH_NEAR_DUPLICATE_THRESHOLD must be above 0 and at most 1 "
+                             f"(got {self.near_duplicate_threshold})")
         for name in ("batch_size", "max_query_chars", "max_body_bytes", "worker_threads", "max_pending"):
             if getattr(self, name) < 1:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be at least 1 (got {getattr(self, name)})")
