@@ -24,13 +24,17 @@ import numpy as np
 
 NUM_PERM = 128
 SHINGLE_WORDS = 5
+# Shorter texts take no part in near-duplicate links (byte-identical copies still group): one-paragraph briefs
+# written from a template differ in a figure or a name, a few shingles, and are not copies of each other.
+MIN_SHINGLES = 30
 SEED = 1
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS article_minhash (
     article_id TEXT PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
-    signature BLOB NOT NULL                   -- NUM_PERM little-endian uint32 MinHash values
+    signature BLOB NOT NULL,                  -- NUM_PERM little-endian uint32 MinHash values
+    shingles INTEGER NOT NULL                 -- how many distinct shingles the text has
 );
 CREATE TABLE IF NOT EXISTS minhash_bands (
     article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
@@ -76,11 +80,14 @@ def shingles(text: str, n: int = SHINGLE_WORDS) -> set[bytes]:
     return {" ".join(w[i:i + n]).encode() for i in range(len(w) - n + 1)}
 
 
-def signatures(texts: Iterable[str]) -> list[np.ndarray]:
-    """One MinHash signature (NUM_PERM uint32) per text; an empty text gets all-max values (matches nothing)."""
+def signatures(texts: Iterable[str], counts: list[int] | None = None) -> list[np.ndarray]:
+    """One MinHash signature (NUM_PERM uint32) per text; an empty text gets all-max values (matches nothing).
+    `counts`, when given, receives each text's number of distinct shingles."""
     from datasketch import MinHash     # build side only: the query side reads stored groups
 
     sets = [shingles(t) for t in texts]
+    if counts is not None:
+        counts.extend(len(s) for s in sets)
     out = []
     for m, s in zip(MinHash.bulk([list(s) for s in sets], num_perm=NUM_PERM, seed=SEED), sets):
         out.append(np.asarray(m.hashvalues, dtype="<u4") if s else np.full(NUM_PERM, 0xFFFFFFFF, dtype="<u4"))
@@ -139,19 +146,22 @@ def update(db: sqlite3.Connection, threshold: float, previous_threshold: float |
     if previous_threshold != threshold:
         db.execute("DELETE FROM near_pairs")
         db.execute("DELETE FROM minhash_bands")        # band layout follows the threshold
-        pending_bands = [r[0] for r in db.execute("SELECT article_id FROM article_minhash")]
+        pending_bands = [r[0] for r in db.execute("SELECT article_id FROM article_minhash WHERE shingles >= ?",
+                                                  (MIN_SHINGLES,))]
     else:
         pending_bands = []
     missing = db.execute("SELECT a.id, a.text FROM articles a LEFT JOIN article_minhash m ON m.article_id = a.id "
                          "WHERE m.article_id IS NULL ORDER BY a.id").fetchall()
     hashed = 0
+    new_ids = pending_bands
     for i in range(0, len(missing), 500):
         part = missing[i:i + 500]
-        sigs = signatures(r[1] for r in part)
-        db.executemany("INSERT INTO article_minhash (article_id, signature) VALUES (?, ?)",
-                       [(r[0], s.tobytes()) for r, s in zip(part, sigs)])
+        counts: list[int] = []
+        sigs = signatures((r[1] for r in part), counts)
+        db.executemany("INSERT INTO article_minhash (article_id, signature, shingles) VALUES (?, ?, ?)",
+                       [(r[0], s.tobytes(), n) for r, s, n in zip(part, sigs, counts)])
+        new_ids += [r[0] for r, n in zip(part, counts) if n >= MIN_SHINGLES]     # only these get LSH bands
         hashed += len(part)
-    new_ids = pending_bands + [r[0] for r in missing]
 
     def sig_of(article_id: str) -> np.ndarray:
         blob = db.execute("SELECT signature FROM article_minhash WHERE article_id = ?", (article_id,)).fetchone()[0]
