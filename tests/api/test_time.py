@@ -10,35 +10,10 @@ import pytest
 
 from api.timeparse import find_dates, without_dates
 
-from ..conftest import ROOT, LiveServer
-from .dated_archive import CPTPP_2026_QUESTION, published, write_archive
+from ..conftest import ROOT
+from .dated_archive import CPTPP_2026_QUESTION, published
 
 TODAY = dt.date(2026, 11, 30)
-
-
-@pytest.fixture(scope="module")
-def dated_index(tmp_path_factory, embedder, settings):
-    from indexer import build_index
-
-    root = tmp_path_factory.mktemp("dated")
-    summary = build_index([write_archive(root / "src")], root / "index", settings=settings, progress=False)
-    assert summary.indexed == 6
-    return root / "index"
-
-
-@pytest.fixture(scope="module")
-def dated(dated_index, settings):
-    from api import Retriever
-
-    return Retriever(dated_index, settings)
-
-
-@pytest.fixture(scope="module")
-def dated_server(dated_index, settings):
-    from api.server import create_app
-
-    with LiveServer(create_app(dated_index, settings)) as server:
-        yield server
 
 
 @pytest.mark.parametrize("text, start, end, phrase", [
