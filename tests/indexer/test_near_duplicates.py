@@ -120,6 +120,12 @@ def test_groups_follow_incremental_builds_and_old_indexes_open(tmp_path, setting
     assert len({"original", "identical"} & set(ids)) == 1
     assert old.article("original").duplicates == ["identical"] and old.article("original").near_duplicates == []
 
+    # A build with nothing changed publishes the groups the old index lacks, embedding nothing.
+    upgrade = build_index([src], idx, settings=settings, progress=False)
+    assert upgrade.published and upgrade.chunks == 0 and upgrade.unchanged == 3
+    assert IndexReader(idx).near_duplicates(["original"]) == {"original": ["identical"]}
+    assert build_index([src], idx, settings=settings, progress=False).published is None     # then a no-op again
+
     _write(tmp_path / "src", [recs["original"], recs["partial"], recs["identical"], recs["corrected"]])
     summary = build_index([src], idx, settings=settings, progress=False)
     assert summary.indexed == 1
