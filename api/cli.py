@@ -33,11 +33,16 @@ def cmd_index(args, settings: Settings) -> int:
 
 
 def _print_applied(applied) -> None:
-    """The filters a result was restricted by, those read from the query's date words marked so."""
+    """The filters a result was restricted by; dates read from the query's words on one line that says so."""
     for f in applied:
-        origin = f' (from "{f.phrase}" in the query; --no-dates-from-query to search without it)' \
-            if f.origin == "query" else ""
-        print(f"filter: {f.name} {f.value}{origin}")
+        if f.origin == "request":
+            print(f"filter: {f.name} {f.value}")
+    read = {f.name: f.value for f in applied if f.origin == "query"}
+    if read:
+        span = " to ".join(read[n] for n in ("from", "to") if n in read)
+        span = span if len(read) == 2 else f"{'from' if 'from' in read else 'up to'} {span}"
+        phrase = next(f.phrase for f in applied if f.origin == "query")
+        print(f'dates: {span}, read from "{phrase}" in the query (--no-dates-from-query to search without it)')
     if applied:
         print()
 

@@ -160,5 +160,5 @@ def test_cli_timeline_and_sort(dated_index):
     assert out.returncode == 0, out.stderr
     assert '"origin": "query"' in out.stdout and '"sort": "date"' in out.stdout
     out = _cli("search", CPTPP_2026_QUESTION, "--index", str(dated_index))
-    assert 'filter: from 2026-01-01 (from "in 2026" in the query' in out.stdout
+    assert 'dates: 2026-01-01 to 2026-12-31, read from "in 2026" in the query' in out.stdout
     assert set(published("cptpp-2026")) & set(out.stdout.split())   # an article id of 2026 is printed
