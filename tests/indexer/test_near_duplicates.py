@@ -155,3 +155,20 @@ def test_threshold_must_be_a_similarity():
         Settings(near_duplicate_threshold=0)
     with pytest.raises(ValueError, match="EDSEARCH_NEAR_DUPLICATE_THRESHOLD"):
         Settings(near_duplicate_threshold=1.5)
+
+
+def test_another_threshold_relinks_at_the_next_build(tmp_path, settings, embedder):
+    import dataclasses
+
+    recs = _records(_editorial_paragraphs())
+    idx = tmp_path / "idx"
+    src = _write(tmp_path / "src", [recs["original"], recs["identical"], recs["corrected"]])
+    build_index([src], idx, settings=settings, progress=False)
+    assert IndexReader(idx).near_duplicates(["corrected"]) == {"corrected": ["identical", "original"]}
+    strict = dataclasses.replace(settings, near_duplicate_threshold=0.99)
+    summary = build_index([src], idx, settings=strict, progress=False)
+    assert summary.published and summary.chunks == 0
+    reader = IndexReader(idx)
+    assert reader.manifest["near_duplicates"]["threshold"] == 0.99
+    # The corrected copy is no longer close enough; the byte-identical pair stays grouped whatever the threshold.
+    assert reader.near_duplicates(["corrected", "original"]) == {"original": ["identical"]}
