@@ -8,6 +8,7 @@
   var selects = { author: $("author"), section: $("section") };
   var dates = { from: $("from"), to: $("to") };
   var sortSel = $("sort"), appliedEl = $("applied"), timelineEl = $("timeline");
+  var noDates = "";   // "1": search the date words as typed (the user removed the date filter read from them)
   var inflight = null, pending = null, facetsLoaded = false;
 
   /* ---------- helpers ---------- */
@@ -54,7 +55,7 @@
   function readForm() {
     return { q: q.value.trim(), mode: currentMode(), author: selects.author.value, section: selects.section.value,
              from: dates.from.value, to: dates.to.value, sort: sortSel.value === "date" ? "date" : "",
-             nodates: readForm.nodates || "" };
+             nodates: noDates };
   }
   function ensureOption(select, value) {
     if (!value) return;
@@ -67,7 +68,7 @@
     ["author", "section"].forEach(function (k) { ensureOption(selects[k], s[k]); selects[k].value = s[k] || ""; });
     dates.from.value = s.from || ""; dates.to.value = s.to || "";
     sortSel.value = s.sort === "date" ? "date" : "relevance";
-    readForm.nodates = s.nodates || "";
+    noDates = s.nodates || "";
     updateFilterCount();
   }
   function stateFromUrl() {
@@ -116,7 +117,7 @@
       (range.from && range.to ? range.from + " to " + range.to : range.from ? "from " + range.from : "up to " + range.to);
     var remove = el("button", { type: "button", className: "link-button remove-dates", text: "Remove this filter",
                                 "aria-label": "Remove the date filter read from the query" });
-    remove.addEventListener("click", function () { readForm.nodates = "1"; submit(true); });
+    remove.addEventListener("click", function () { noDates = "1"; submit(true); });
     appliedEl.appendChild(el("span", { className: "chip", text: text }));
     appliedEl.appendChild(remove);
     appliedEl.hidden = false;
@@ -424,7 +425,7 @@
   Array.prototype.forEach.call(form.querySelectorAll('input[name="mode"]'), function (r) {
     r.addEventListener("change", function () { setMode(currentMode()); if (q.value.trim()) submit(true); });
   });
-  q.addEventListener("input", function () { readForm.nodates = ""; });   // new words: read their dates again
+  q.addEventListener("input", function () { noDates = ""; });   // new words: read their dates again
   [selects.author, selects.section, dates.from, dates.to, sortSel].forEach(function (c) {
     c.addEventListener("change", function () { updateFilterCount(); if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm())); });
   });
