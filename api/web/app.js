@@ -262,6 +262,16 @@
     ]);
     li.appendChild(head); li.appendChild(metaEl); li.appendChild(passage); li.appendChild(citationLine);
     li.appendChild(actions);
+    // Copies collapsed into this result: byte-identical ones and other versions (republished, corrected).
+    [["Also filed as: ", hit.duplicates], ["Other versions: ", hit.near_duplicates]].forEach(function (pair) {
+      if (!pair[1] || !pair[1].length) return;
+      var line = el("p", { className: "meta versions", text: pair[0] });
+      pair[1].forEach(function (id, i) {
+        if (i) line.appendChild(document.createTextNode(", "));
+        line.appendChild(el("a", { href: "/articles/" + encodeURIComponent(id), text: id }));
+      });
+      li.appendChild(line);
+    });
     return li;
   }
 

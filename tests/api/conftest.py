@@ -78,14 +78,15 @@ def news(news_index, settings):
 
 @pytest.fixture(scope="session")
 def dated_index(tmp_path_factory, embedder, settings) -> Path:
-    """Six dated editorials (tests/api/dated_archive.py): CPTPP in 2024, 2025, 2026 (two) and other topics."""
+    """Seven dated editorials (tests/api/dated_archive.py): CPTPP in 2024, 2025, 2026 (two), other topics, and a
+    corrected copy of one."""
     from indexer import build_index
 
     from .dated_archive import write_archive
 
     root = tmp_path_factory.mktemp("dated")
     summary = build_index([write_archive(root / "src")], root / "index", settings=settings, progress=False)
-    assert summary.indexed == 6, summary.warnings
+    assert summary.indexed == 7, summary.warnings
     return root / "index"
 
 

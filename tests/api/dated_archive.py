@@ -27,6 +27,11 @@ EDITORIALS = [
      ["The harbour board voted to fund dredging of the old channel after a decade of delay.",
       "Fishermen asked the board to pause the dredging during the spawning season.",
       "The port authority will pay a third of the dredging costs."]),
+    # The wire's lightly corrected copy of the harbour editorial: a near-duplicate, shown as one result with it.
+    ("harbour-2026-05-wire", "2026-05-04", "Harbour dredging decision (corrected)",
+     ["The harbour board voted to fund dredging of the old channel after a decade of delay.",
+      "Fishermen asked the board to pause the dredging during the spawning season.",
+      "The port authority will pay one third of the dredging costs."]),
     ("rates-2025-11", "2025-11-28", "Central banks and the rate cycle",
      ["The board said central banks should be patient before cutting interest rates again.",
       "Inflation in services remains above target in most of the region.",

@@ -79,3 +79,17 @@ def test_sort_newest_first(page, dated_server):
     ids = page.locator("#results .card").evaluate_all("els => els.map(e => e.dataset.articleId)")
     dates = [published()[i] for i in ids]
     assert ids[0] == "cptpp-2026-09" and dates == sorted(dates, reverse=True) and len(ids) > 2
+
+
+def test_a_corrected_copy_is_one_result_that_links_the_other_version(page, dated_server):
+    _search(page, dated_server, "harbour dredging spawning season")
+    cards = page.locator("#results .card")
+    ids = cards.evaluate_all("els => els.map(e => e.dataset.articleId)")
+    harbour = [i for i in ids if i.startswith("harbour-2026-05")]
+    assert len(harbour) == 1, ids
+    other = "harbour-2026-05-wire" if harbour[0] == "harbour-2026-05" else "harbour-2026-05"
+    line = page.locator(f'#results .card[data-article-id="{harbour[0]}"] .versions')
+    assert line.inner_text() == f"Other versions: {other}"
+    line.locator("a").click()
+    page.wait_for_selector("article h1")
+    assert other in page.url and "Other versions" in page.locator("article").inner_text()
