@@ -8,8 +8,9 @@ measurements behind the default) are linked; groups are the connected components
 byte-identical bodies (equal text_hash). Search collapses a group into one result that names the others.
 
 Incremental: only articles without a stored signature are hashed; their LSH band keys are looked up in SQLite
-to find candidates, so a build costs what it adds, not the archive's size. Removing an article removes its
-signature, bands and links (foreign keys, ON DELETE CASCADE), and the groups are recomputed from the links.
+to find candidates, so a build hashes what it adds, not the archive. Removing an article removes its signature
+and links (foreign keys, ON DELETE CASCADE) and its bands (IndexWriter.remove_articles); the groups are
+recomputed from the links at every publish.
 """
 from __future__ import annotations
 
@@ -37,12 +38,10 @@ CREATE TABLE IF NOT EXISTS article_minhash (
     shingles INTEGER NOT NULL                 -- how many distinct shingles the text has
 );
 CREATE TABLE IF NOT EXISTS minhash_bands (
-    article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
-    band INTEGER NOT NULL,
-    key BLOB NOT NULL                         -- 8-byte digest of the band's rows
-);
-CREATE INDEX IF NOT EXISTS minhash_bands_key ON minhash_bands(band, key);
-CREATE INDEX IF NOT EXISTS minhash_bands_article ON minhash_bands(article_id);
+    key INTEGER NOT NULL,                     -- 64-bit digest of the band's number and rows
+    article_id TEXT NOT NULL,                 -- removed with the article by IndexWriter.remove_articles
+    PRIMARY KEY (key, article_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS near_pairs (
     a TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
     b TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,   -- a < b
@@ -115,8 +114,10 @@ def lsh_params(threshold: float) -> tuple[int, int]:
     return lsh.b, lsh.r
 
 
-def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
-    return [hashlib.blake2b(sig[i * rows:(i + 1) * rows].tobytes(), digest_size=8).digest() for i in range(bands)]
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
+    """One integer per LSH band: articles sharing any of them are candidates."""
+    return [int.from_bytes(hashlib.blake2b(i.to_bytes(2, "little") + sig[i * rows:(i + 1) * rows].tobytes(),
+                                           digest_size=8).digest(), "little", signed=True) for i in range(bands)]
 
 
 def _components(edges: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -168,15 +169,15 @@ def update(db: sqlite3.Connection, threshold: float, previous_threshold: float |
         return np.frombuffer(blob, dtype="<u4")
 
     # Insert every new article's bands first, then look up candidates: two new copies find each other too.
-    for art_id in new_ids:
-        keys = band_keys(sig_of(art_id), bands, rows)
-        db.executemany("INSERT INTO minhash_bands (article_id, band, key) VALUES (?, ?, ?)",
-                       [(art_id, n, k) for n, k in enumerate(keys)])
-    for art_id in new_ids:
+    keys_of = {art_id: band_keys(sig_of(art_id), bands, rows) for art_id in new_ids}
+    for art_id, keys in keys_of.items():
+        db.executemany("INSERT OR IGNORE INTO minhash_bands (key, article_id) VALUES (?, ?)",
+                       [(k, art_id) for k in keys])
+    for art_id, keys in keys_of.items():
         sig = sig_of(art_id)
         candidates = [r[0] for r in db.execute(
-            "SELECT DISTINCT o.article_id FROM minhash_bands m JOIN minhash_bands o ON o.band = m.band "
-            "AND o.key = m.key WHERE m.article_id = ? AND o.article_id != ?", (art_id, art_id))]
+            f"SELECT DISTINCT article_id FROM minhash_bands WHERE key IN ({','.join('?' * len(keys))}) "
+            "AND article_id != ?", (*keys, art_id))]
         for other in candidates:
             j = jaccard(sig, sig_of(other))
             if j >= threshold:

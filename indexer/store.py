@@ -452,6 +452,8 @@ class IndexWriter:
             self.vectors.remove(chunk_ids)
             self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(c,) for c in chunk_ids])
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", part)
+            # LSH bands are keyed for lookup by band, not by article (half the size): this scans them once a batch.
+            self.db.execute(f"DELETE FROM minhash_bands WHERE article_id IN ({marks})", part)
             self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
 
     def add_articles(self, batch: list[tuple[Article, list[Chunk]]], vectors: np.ndarray) -> None:
