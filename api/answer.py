@@ -172,8 +172,10 @@ class Answerer:
         return missing_share(keyword.terms(question), [c.text for c in ranked], self.idf)
 
     # -- retrieval and sentence scoring --
-    def retrieve(self, question: str, k: int, filters: Filters | None) -> list[Hit]:
-        return self.retriever.search(question, k=k, mode="hybrid", filters=filters).hits
+    def retrieve(self, question: str, k: int, filters: Filters | None, dates_from_query: bool = True):
+        """The hybrid SearchResult the answer is drawn from (date words in the question become filters)."""
+        return self.retriever.search(question, k=k, mode="hybrid", filters=filters,
+                                     dates_from_query=dates_from_query)
 
     def candidates(self, question: str, hits: list[Hit]) -> list[Candidate]:
         """Sentences of the hits, scored against the question, best first."""
@@ -223,22 +225,27 @@ class Answerer:
 
     # -- the public entry points --
     def prepare(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
-                hits: list[Hit] | None = None):
-        """Validate, retrieve, score: (question, hits, ranked candidates, confidence)."""
+                hits: list[Hit] | None = None, dates_from_query: bool = True):
+        """Validate, retrieve, score: (question, hits, ranked candidates, confidence). The filters the
+        retrieval applied (dates read from the question included) are left in `self.applied_filters`; the
+        sentences are scored against the question without its date words, which the filter has dealt with."""
         question = validate_question(question, self.retriever.settings.max_query_chars)
         k = check_k(k)
+        scored = question
+        self.applied_filters = []
         if hits is None:
-            hits = self.retrieve(question, k, filters)
-        ranked = self.candidates(question, hits)
-        conf = confidence(features(ranked, self.missing(question, ranked)))
+            result = self.retrieve(question, k, filters, dates_from_query)
+            hits, scored, self.applied_filters = result.hits, result.retrieval_query, result.applied_filters
+        ranked = self.candidates(scored, hits)
+        conf = confidence(features(ranked, self.missing(scored, ranked)))
         return question, hits, ranked, conf
 
     def ask(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
-            generate: bool | None = None, hits: list[Hit] | None = None) -> Answer:
+            generate: bool | None = None, hits: list[Hit] | None = None, dates_from_query: bool = True) -> Answer:
         """A cited answer, or found=false with the closest passages. `generate`: None = use the LLM when
         EDSEARCH_LLM_URL is set, False = extractive only, True = require the LLM."""
         t0 = time.perf_counter()
-        question, hits, ranked, conf = self.prepare(question, k, filters, hits)
+        question, hits, ranked, conf = self.prepare(question, k, filters, hits, dates_from_query)
         use_llm = self._use_llm(generate)
         if conf < THRESHOLD or not ranked:
             ans = self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
@@ -250,19 +257,22 @@ class Answerer:
         else:
             ans = self._extractive(question, hits, ranked, conf)
         ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
+        ans.applied_filters = self.applied_filters
         return ans
 
     def stream(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
-               generate: bool | None = None) -> Iterator[tuple[str, dict]]:
+               generate: bool | None = None, dates_from_query: bool = True) -> Iterator[tuple[str, dict]]:
         """Server-sent-event payloads as (event, data). Validation, retrieval and connecting to the LLM happen
         before the first item is produced, so errors surface as exceptions at the first next()."""
         t0 = time.perf_counter()
-        question, hits, ranked, conf = self.prepare(question, k, filters)
+        question, hits, ranked, conf = self.prepare(question, k, filters, dates_from_query=dates_from_query)
+        applied = self.applied_filters
         use_llm = self._use_llm(generate)
         if conf < THRESHOLD or not ranked or not use_llm:
             ans = (self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
                    if conf < THRESHOLD or not ranked else self._extractive(question, hits, ranked, conf))
             ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
+            ans.applied_filters = applied
 
             def one():
                 yield "answer", ans.model_dump(mode="json")
@@ -276,7 +286,8 @@ class Answerer:
 
         def gen():
             yield "sources", {"question": question, "confidence": conf,
-                              "sources": [h.model_dump(mode="json") for h in hits]}
+                              "sources": [h.model_dump(mode="json") for h in hits],
+                              "applied_filters": [f.model_dump(mode="json") for f in applied]}
             filt = CitationFilter(len(hits))
             parts = []
             try:
@@ -305,6 +316,7 @@ class Answerer:
                     close()
             ans = self._generated(question, hits, ranked, conf, "".join(parts))
             ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
+            ans.applied_filters = applied
             yield "answer", ans.model_dump(mode="json")
             yield "done", {}
         return gen()

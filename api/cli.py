@@ -33,7 +33,23 @@ def cmd_index(args, settings: Settings) -> int:
     return 0
 
 
+def _print_applied(applied) -> None:
+    """The filters a result was restricted by; dates read from the query's words on one line that says so."""
+    for f in applied:
+        if f.origin == "request":
+            print(f"filter: {f.name} {f.value}")
+    read = {f.name: f.value for f in applied if f.origin == "query"}
+    if read:
+        span = " to ".join(read[n] for n in ("from", "to") if n in read)
+        span = span if len(read) == 2 else f"{'from' if 'from' in read else 'up to'} {span}"
+        phrase = next(f.phrase for f in applied if f.origin == "query")
+        print(f'dates: {span}, read from "{phrase}" in the query (--no-dates-from-query to search without it)')
+    if applied:
+        print()
+
+
 def _print_hits(result) -> None:
+    _print_applied(result.applied_filters)
     if not result.hits:
         print("No passages found.")
         return
@@ -47,6 +63,8 @@ def _print_hits(result) -> None:
             print(f"    {hit.citation.link}")
         if hit.duplicates:
             print(f"    also filed as: {', '.join(hit.duplicates)}")
+        if hit.near_duplicates:
+            print(f"    other versions: {', '.join(hit.near_duplicates)}")
         print()
 
 
@@ -54,7 +72,8 @@ def cmd_search(args, settings: Settings) -> int:
     from .retriever import Retriever
 
     result = Retriever(args.index, settings).search(args.query, args.k, args.mode, _filters(args),
-                                                    args.per_article or None, args.recency_half_life_days)
+                                                    args.per_article or None, args.recency_half_life_days,
+                                                    sort=args.sort, dates_from_query=args.dates_from_query)
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
@@ -63,6 +82,7 @@ def cmd_search(args, settings: Settings) -> int:
 
 
 def _print_answer(ans) -> None:
+    _print_applied(ans.applied_filters)
     if ans.found:
         print(textwrap.fill(ans.answer, 100))
         print(f"\n(confidence {ans.confidence:.2f}; {ans.mode})")
@@ -85,7 +105,8 @@ def cmd_ask(args, settings: Settings) -> int:
     from .retriever import Retriever
 
     generate = False if args.extractive else None
-    ans = Retriever(args.index, settings).ask(args.question, k=args.k, filters=_filters(args), generate=generate)
+    ans = Retriever(args.index, settings).ask(args.question, k=args.k, filters=_filters(args), generate=generate,
+                                              dates_from_query=args.dates_from_query)
     if args.json:
         print(ans.model_dump_json(indent=2))
     else:
@@ -97,6 +118,27 @@ def _watcher(args, settings: Settings, sources):
     from indexer.watch import Watcher
 
     return Watcher(sources, args.index, every=args.every, prune=args.prune, settings=settings)
+
+
+def cmd_timeline(args, settings: Settings) -> int:
+    from .retriever import TIMELINE_LIMIT, Retriever
+
+    tl = Retriever(args.index, settings).timeline(args.query, _filters(args), args.interval,
+                                                  args.dates_from_query, args.limit or TIMELINE_LIMIT)
+    if args.json:
+        print(tl.model_dump_json(indent=2))
+        return 0
+    _print_applied(tl.applied_filters)
+    if not tl.buckets:
+        print("No dated articles match." + (f" ({tl.undated} undated)" if tl.undated else ""))
+        return 0
+    top, width = max(b.count for b in tl.buckets), 50
+    for b in tl.buckets:
+        bar = "█" * round(width * b.count / top) if b.count else ""
+        print(f"{b.period:>7}  {bar} {b.count}" if b.count else f"{b.period:>7}  ·")
+    print(f"\n{tl.matched} matching articles by {tl.interval}" + (f"; {tl.undated} undated" if tl.undated else "")
+          + f" (the {tl.limit} most relevant that contain a query word are counted)")
+    return 0
 
 
 def cmd_serve(args, settings: Settings) -> int:
@@ -179,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--to", metavar="YYYY-MM-DD", help="latest published date")
         sp.add_argument("--article-id", action="append", help="restrict to this article id (repeatable)")
         sp.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
+        sp.add_argument("--no-dates-from-query", dest="dates_from_query", action="store_false",
+                        help="search date words (\"in 2021\", \"last year\") as typed instead of as date filters")
         return sp
 
     sp = with_filters(with_index(sub.add_parser("search", help="ranked passages with citations")))
@@ -186,7 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", default="hybrid", help="hybrid (default), dense or keyword")
     sp.add_argument("--per-article", type=int, default=2, help="passages per article at most (0: no limit)")
     sp.add_argument("--recency-half-life-days", type=float, help="prefer recent articles")
+    sp.add_argument("--sort", choices=["relevance", "date"], default="relevance",
+                    help="relevance (default) or date: the same passages, newest first")
     sp.set_defaults(func=cmd_search)
+
+    sp = with_filters(with_index(sub.add_parser("timeline", help="matching articles per month or year, "
+                                                                 "as a text histogram")))
+    sp.add_argument("query")
+    sp.add_argument("--interval", choices=["month", "year"],
+                    help="per month or year (default: months for a span up to three years, else years)")
+    sp.add_argument("--limit", type=int, help="count up to this many of the most relevant articles (default 100)")
+    sp.set_defaults(func=cmd_timeline)
 
     sp = with_filters(with_index(sub.add_parser("ask", help="a cited answer to a question, or 'not found'")))
     sp.add_argument("question")

@@ -1,6 +1,8 @@
 """Typed shapes that cross the library/HTTP/CLI boundary (the JSON the API returns is their dump)."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -40,6 +42,21 @@ class Hit(BaseModel):
     ranks: Ranks
     duplicates: list[str] = Field(default_factory=list,
                                   description="Other article ids with byte-identical text, collapsed into this hit")
+    near_duplicates: list[str] = Field(default_factory=list,
+                                       description="Other article ids with near-identical text (republished, "
+                                                   "syndicated or corrected versions; docs/near-duplicates.md), "
+                                                   "collapsed into this hit")
+
+
+class AppliedFilter(BaseModel):
+    """A filter the results were restricted by, named as the request parameter that removes or changes it."""
+
+    name: str = Field(description="Request parameter: from, to, author, section, tag, source or article_id")
+    value: str
+    origin: Literal["request", "query"] = Field(
+        description="request: given as a parameter; query: read from date words in the query text (send "
+                    "dates_from_query=false, or the dates you want as from/to, to drop or change it)")
+    phrase: str | None = Field(None, description="The words of the query it was read from (origin query)")
 
 
 class SearchResult(BaseModel):
@@ -48,6 +65,30 @@ class SearchResult(BaseModel):
     hits: list[Hit]
     took_ms: float
     index_version: int | None = None
+    applied_filters: list[AppliedFilter] = Field(default_factory=list)
+    retrieval_query: str | None = Field(None, description="The text searched for: the query without the date "
+                                                          "words that became filters")
+    sort: Literal["relevance", "date"] = "relevance"
+
+
+class TimelineBucket(BaseModel):
+    period: str = Field(description="YYYY or YYYY-MM")
+    start: str = Field(description="First day of the period, YYYY-MM-DD (a from filter)")
+    end: str = Field(description="Last day of the period, YYYY-MM-DD (a to filter)")
+    count: int = Field(description="Matching articles published in the period")
+
+
+class Timeline(BaseModel):
+    query: str
+    interval: Literal["month", "year"]
+    buckets: list[TimelineBucket] = Field(description="Consecutive periods from the first to the last match, "
+                                                      "empty ones included")
+    matched: int = Field(description="Matching articles counted (dated ones)")
+    undated: int = Field(description="Matching articles without a published date (not in any bucket)")
+    limit: int = Field(description="At most this many of the most relevant articles are counted")
+    applied_filters: list[AppliedFilter] = Field(default_factory=list)
+    retrieval_query: str | None = None
+    took_ms: float = 0.0
 
 
 class Paragraph(BaseModel):
@@ -62,6 +103,7 @@ class ArticleFull(ArticleRef):
     paragraphs: list[Paragraph]
     source: str
     duplicates: list[str] = Field(default_factory=list)
+    near_duplicates: list[str] = Field(default_factory=list)
 
 
 class AnswerSentence(BaseModel):
@@ -85,3 +127,5 @@ class Answer(BaseModel):
                                          description="[n] markers the model used that named no given source")
     message: str | None = None
     took_ms: float = 0.0
+    applied_filters: list[AppliedFilter] = Field(default_factory=list,
+                                                 description="Filters the sources were restricted by (see /search)")

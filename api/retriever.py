@@ -1,6 +1,8 @@
 """Retriever: open an index once; dense, keyword and hybrid search with filters, diversity and citations."""
 from __future__ import annotations
 
+import calendar
+import dataclasses
 import datetime as dt
 import logging
 import sqlite3
@@ -16,13 +18,17 @@ from indexer.config import Settings
 from indexer.embedding import query_embedder_for
 from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelMismatch
 
-from . import citations, keyword
+from . import citations, keyword, timeparse
 from .fusion import RRF_K, rrf
-from .models import ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult
+from .models import (AppliedFilter, ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult, Timeline,
+                     TimelineBucket)
 
 log = logging.getLogger("edsearch")
 MODES = ("hybrid", "dense", "keyword")
+SORTS = ("relevance", "date")
+INTERVALS = ("month", "year")
 MAX_K = 100
+TIMELINE_LIMIT = 100       # the most relevant articles a timeline counts (docs/time.md)
 # Hybrid search runs its keyword leg here while the query is embedded (torch and SQLite both release the GIL).
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edsearch-keyword")
 
@@ -76,6 +82,12 @@ def _check_date(value: str | None, name: str) -> str | None:
         raise QueryError(f"{name} must be a date as YYYY-MM-DD, got {value!r}")
 
 
+def _duplicates(article_id: str, identical: list[str], group: list[str]) -> dict[str, list[str]]:
+    """The fields naming an article's byte-identical copies and its other near-duplicates (group minus those)."""
+    same = [d for d in identical if d != article_id]
+    return {"duplicates": same, "near_duplicates": [d for d in group if d != article_id and d not in same]}
+
+
 class Retriever:
     """Searches one index folder; picks up a newly published version with `reload_if_changed()`."""
 
@@ -120,22 +132,55 @@ class Retriever:
             return True
 
     # -- search --
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None,
-               per_article: int | None = 2, recency_half_life_days: float | None = None,
-               rrf_k: int = RRF_K) -> SearchResult:
-        """Ranked passages with citations. Raises QueryError for invalid input."""
-        t0 = time.perf_counter()
-        query = _validate(query, k, mode, self.settings.max_query_chars)
-        filters = filters or Filters()
+    def today(self) -> dt.date:
+        """The date "last year" and recency count from; tests replace it on the instance."""
+        return dt.date.today()
+
+    def dated_filters(self, query: str, filters: Filters | None,
+                      dates_from_query: bool = True) -> tuple[Filters, str, list[AppliedFilter]]:
+        """(filters, text to search, the filters shown back): date words in the query become from/to filters
+        unless the request gave dates itself or turned this off; those words are left out of the text searched
+        (docs/time.md says why)."""
+        filters = dataclasses.replace(filters) if filters else Filters()
         filters.published_from = _check_date(filters.published_from, "from")
         filters.published_to = _check_date(filters.published_to, "to")
+        applied = [AppliedFilter(name=name, value=value, origin="request") for name, value in (
+            ("author", filters.author), ("section", filters.section), ("tag", filters.tag),
+            ("source", filters.source), ("from", filters.published_from), ("to", filters.published_to),
+            *(("article_id", a) for a in filters.article_ids)) if value]
+        searched = query
+        if dates_from_query and not (filters.published_from or filters.published_to):
+            found = timeparse.find_dates(query, self.today())
+            if found:
+                phrase = ", ".join(found.phrases)
+                filters.published_from = found.start.isoformat() if found.start else None
+                filters.published_to = found.end.isoformat() if found.end else None
+                applied += [AppliedFilter(name=name, value=value, origin="query", phrase=phrase) for name, value in
+                            (("from", filters.published_from), ("to", filters.published_to)) if value]
+                rest = timeparse.without_dates(query, found.spans)
+                if keyword.terms(rest):          # "in 2021" alone: search for the words as typed
+                    searched = rest
+        return filters, searched, applied
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None,
+               per_article: int | None = 2, recency_half_life_days: float | None = None,
+               rrf_k: int = RRF_K, sort: str = "relevance", dates_from_query: bool = True) -> SearchResult:
+        """Ranked passages with citations. Raises QueryError for invalid input.
+
+        `sort="date"` lists the same k passages newest first (undated last) instead of best first;
+        `dates_from_query` turns date words in the query ("in 2021", "since March 2023") into from/to filters."""
+        t0 = time.perf_counter()
+        query = _validate(query, k, mode, self.settings.max_query_chars)
+        if sort not in SORTS:
+            raise QueryError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
+        filters, searched, applied = self.dated_filters(query, filters, dates_from_query)
         if per_article is not None and per_article < 1:
             raise QueryError("per_article must be at least 1 (or null for no limit)")
         if recency_half_life_days is not None and not recency_half_life_days > 0:     # NaN too
             raise QueryError("recency_half_life_days must be positive")
         def ranked(reader: IndexReader) -> list[Hit]:
-            candidates = self._candidates(reader, query, k, mode, filters, per_article, rrf_k)
-            return self._hits(reader, query, candidates, k, per_article, recency_half_life_days)
+            candidates = self._candidates(reader, searched, k, mode, filters, per_article, rrf_k)
+            return self._hits(reader, searched, candidates, k, per_article, recency_half_life_days)
 
         reader = self.reader
         try:
@@ -147,8 +192,51 @@ class Retriever:
                 raise
             reader = self.reader
             hits = ranked(reader)
+        if sort == "date":
+            # Newest first among the passages relevance chose; ISO dates sort as text, undated ones go last.
+            hits.sort(key=lambda h: h.article.published or "", reverse=True)
+            for rank, hit in enumerate(hits, 1):
+                hit.rank = rank
         return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
-                            took_ms=round((time.perf_counter() - t0) * 1000, 2))
+                            took_ms=round((time.perf_counter() - t0) * 1000, 2), applied_filters=applied,
+                            retrieval_query=searched, sort=sort)
+
+    def timeline(self, query: str, filters: Filters | None = None, interval: str | None = None,
+                 dates_from_query: bool = True, limit: int = TIMELINE_LIMIT) -> Timeline:
+        """How many matching articles were published per month or year.
+
+        Matching: the `limit` most relevant articles by hybrid search (one result per article, near-duplicates
+        collapsed into one) that contain at least one of the query's words (the keyword leg found them), so
+        an article that is only semantically nearest in an archive without the topic does not count.
+        `interval` None picks months for a span of up to three years, else years."""
+        t0 = time.perf_counter()
+        if interval not in (None, *INTERVALS):
+            raise QueryError(f"unknown interval {interval!r}; use month or year (or leave it out)")
+        result = self.search(query, k=check_k(limit), mode="hybrid", filters=filters, per_article=1,
+                             dates_from_query=dates_from_query)
+        hits = [h for h in result.hits if h.ranks.keyword is not None]
+        dates = sorted(dt.date.fromisoformat(h.article.published) for h in hits if h.article.published)
+        if interval is None:
+            interval = "month" if not dates or (dates[-1] - dates[0]).days <= 3 * 366 else "year"
+        buckets: list[TimelineBucket] = []
+        if dates:
+            counts: dict[tuple[int, int], int] = {}
+            for d in dates:
+                key = (d.year, d.month if interval == "month" else 1)
+                counts[key] = counts.get(key, 0) + 1
+            year, month = dates[0].year, dates[0].month if interval == "month" else 1
+            while (year, month) <= max(counts):
+                if interval == "month":
+                    start, end = dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+                    period = f"{year:04d}-{month:02d}"
+                else:
+                    start, end, period = dt.date(year, 1, 1), dt.date(year, 12, 31), f"{year:04d}"
+                buckets.append(TimelineBucket(period=period, start=start.isoformat(), end=end.isoformat(),
+                                              count=counts.get((year, month), 0)))
+                year, month = (year + month // 12, month % 12 + 1) if interval == "month" else (year + 1, 1)
+        return Timeline(query=result.query, interval=interval, buckets=buckets, matched=len(dates),
+                        undated=len(hits) - len(dates), limit=limit, applied_filters=result.applied_filters,
+                        retrieval_query=result.retrieval_query, took_ms=round((time.perf_counter() - t0) * 1000, 2))
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.embedder.encode([query])[0]
@@ -197,7 +285,7 @@ class Retriever:
         chunks = reader.chunks(c.chunk_id for c in candidates)
         articles = reader.articles(ch["article_id"] for ch in chunks.values())
         if half_life:
-            today = dt.date.today()
+            today = self.today()
             for c in candidates:
                 published = articles[chunks[c.chunk_id]["article_id"]].get("published")
                 if published:
@@ -208,13 +296,13 @@ class Retriever:
         # Diversity: at most per_article passages per article, overlapping passages merged, duplicates collapsed.
         picked: dict[str, list[dict]] = {}   # article id -> groups {start, end, paras, score, ranks}
         order: list[tuple[str, dict]] = []
-        owner_of_text: dict[str, str] = {}  # text_hash -> the article id that represents it
+        owner_of_group: dict[str, str] = {}  # near-duplicate group (or text_hash) -> the article representing it
         for c in candidates:
             ch = chunks[c.chunk_id]
             art = articles[ch["article_id"]]
-            owner = owner_of_text.setdefault(art["text_hash"], art["id"])
+            owner = owner_of_group.setdefault(art["group_id"] or art["text_hash"], art["id"])
             if owner != art["id"]:
-                continue                       # a byte-identical duplicate of an article already in the list
+                continue                       # a (near-)duplicate of an article already in the list
             groups = picked.setdefault(art["id"], [])
             merged = False
             for g in groups:
@@ -237,6 +325,7 @@ class Retriever:
             order.append((art["id"], g))
 
         dups = reader.duplicates(articles[a]["text_hash"] for a, _ in order)
+        near = reader.near_duplicates(a for a, _ in order)
         full = reader.articles((a for a, _ in order), with_text=True)
         texts = {a: full[a]["text"] for a in full}
         hits = []
@@ -250,7 +339,7 @@ class Retriever:
                 citation=citations.cite(ref, paras, g["start"], g["end"], passage),
                 highlights=keyword.highlight_spans(query, passage),
                 ranks=Ranks(**g["ranks"]),
-                duplicates=[d for d in dups.get(art["text_hash"], []) if d != art_id]))
+                **_duplicates(art_id, dups.get(art["text_hash"], []), near.get(art_id, []))))
         return hits
 
     # -- articles --
@@ -263,14 +352,17 @@ class Retriever:
         paras = [Paragraph(number=i, char_start=s, char_end=e, text=art["text"][s:e])
                  for i, (s, e) in enumerate(art["paragraphs"], 1)]
         dups = self.reader.duplicates([art["text_hash"]]).get(art["text_hash"], [])
+        near = self.reader.near_duplicates([article_id]).get(article_id, [])
         return ArticleFull(**{f: art.get(f) for f in ArticleRef.model_fields}, text=art["text"],
-                           paragraphs=paras, source=art["source"], duplicates=[d for d in dups if d != article_id])
+                           paragraphs=paras, source=art["source"], **_duplicates(article_id, dups, near))
 
-    def ask(self, question: str, k: int = 5, filters: Filters | None = None, generate: bool | None = None):
+    def ask(self, question: str, k: int = 5, filters: Filters | None = None, generate: bool | None = None,
+            dates_from_query: bool = True):
         """A cited answer (api.models.Answer), or found=false with the closest passages; see api/answer.py."""
         from .answer import Answerer
 
-        return Answerer(self).ask(question, k=k, filters=filters, generate=generate)
+        return Answerer(self).ask(question, k=k, filters=filters, generate=generate,
+                                  dates_from_query=dates_from_query)
 
     def health(self) -> dict:
         r = self.reader

@@ -18,8 +18,8 @@ from indexer.config import Settings
 from indexer.store import Filters, IndexStoreError
 
 from .auth import bearer_ok
-from .models import Answer, ArticleFull, SearchResult
-from .retriever import MAX_K, ArticleNotFound, QueryError, Retriever
+from .models import Answer, ArticleFull, SearchResult, Timeline
+from .retriever import MAX_K, TIMELINE_LIMIT, ArticleNotFound, QueryError, Retriever
 from .answer import Answerer, sse
 from .llm import LLMError
 from . import web
@@ -100,8 +100,18 @@ class FilterFields(BaseModel):
                        published_from=self.from_, published_to=self.to, article_ids=list(self.article_id))
 
 
+# Fields of the time features, described once for the JSON bodies and the GET query parameters.
+DATES_FROM_QUERY = ("Read date words in the query (\"in 2021\", \"since March 2023\", \"last year\") as "
+                    "from/to filters, unless from or to is given; false: search the words as typed")
+SORT = "relevance (best first) or date (the same passages, newest first)"
+INTERVAL = "month or year per bar; left out: months for a span up to three years, else years"
+
+
 class SearchRequest(FilterFields):
     """Body of POST /search; the same fields as GET /search's query parameters."""
+
+    sort: Literal["relevance", "date"] = Field("relevance", description=SORT)
+    dates_from_query: bool = Field(True, description=DATES_FROM_QUERY)
 
     q: str = Field(description="Words, a question, or \"quoted phrases\" (phrases must match exactly)")
     k: int = Field(10, description=f"Number of passages, 1..{MAX_K}")
@@ -117,6 +127,7 @@ class AskRequest(FilterFields):
     k: int = Field(5, description=f"Passages to answer from (and list as sources), 1..{MAX_K}")
     generate: bool | None = Field(None, description="null: use the LLM when EDSEARCH_LLM_URL is set; "
                                                     "false: extractive only; true: require the LLM")
+    dates_from_query: bool = Field(True, description=DATES_FROM_QUERY)
 
 
 class AppState:
@@ -274,13 +285,29 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         filters: Filters = Depends(query_filters),
         per_article: int = Query(2, description="Passages per article at most; 0 for no limit"),
         recency_half_life_days: float | None = None,
+        sort: str = Query("relevance", description=SORT),
+        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
     ):
-        return state.get().search(q, k, mode, filters, per_article or None, recency_half_life_days)
+        return state.get().search(q, k, mode, filters, per_article or None, recency_half_life_days, sort=sort,
+                                  dates_from_query=dates_from_query)
 
     @app.post("/search", response_model=SearchResult, dependencies=auth, summary="Search with a JSON body")
     def search_post(body: SearchRequest):
         return state.get().search(body.q, body.k, body.mode, body.filters(), body.per_article,
-                                  body.recency_half_life_days)
+                                  body.recency_half_life_days, sort=body.sort,
+                                  dates_from_query=body.dates_from_query)
+
+    @app.get("/timeline", response_model=Timeline, dependencies=auth,
+             summary="Matching articles per month or year (docs/time.md says which articles match)")
+    def timeline(
+        q: str = Query(..., description="Words or a question, as for /search"),
+        filters: Filters = Depends(query_filters),
+        interval: str | None = Query(None, description=INTERVAL),
+        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
+        limit: int = Query(TIMELINE_LIMIT, description=f"Count the most relevant articles up to this many, "
+                                                       f"1..{MAX_K}"),
+    ):
+        return state.get().timeline(q, filters, interval or None, dates_from_query, limit)
 
     @app.get("/ask", response_model=Answer, dependencies=auth,
              summary="A cited answer to a question, or found=false with the closest passages")
@@ -289,12 +316,14 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
         filters: Filters = Depends(query_filters),
         generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
+        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
     ):
-        return Answerer(state.get()).ask(q, k, filters, generate)
+        return Answerer(state.get()).ask(q, k, filters, generate, dates_from_query=dates_from_query)
 
     @app.post("/ask", response_model=Answer, dependencies=auth, summary="Ask with a JSON body")
     def ask_post(body: AskRequest):
-        return Answerer(state.get()).ask(body.q, body.k, body.filters(), body.generate)
+        return Answerer(state.get()).ask(body.q, body.k, body.filters(), body.generate,
+                                         dates_from_query=body.dates_from_query)
 
     @app.get("/ask/stream", dependencies=auth, response_class=StreamingResponse,
              summary="The answer as server-sent events: sources, delta (generative mode), answer, done",
@@ -304,8 +333,9 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
         filters: Filters = Depends(query_filters),
         generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
+        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
     ):
-        events = Answerer(state.get()).stream(q, k, filters, generate)
+        events = Answerer(state.get()).stream(q, k, filters, generate, dates_from_query)
         return StreamingResponse(sse(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -124,6 +124,9 @@ def render_article(article: ArticleFull, highlight: set[int] | None = None) -> s
     parts.append("</div>")
     if article.duplicates:
         parts.append(f'<p class="meta">Also filed as: {esc(", ".join(article.duplicates))}</p>')
+    if article.near_duplicates:
+        links = ", ".join(f'<a href="/articles/{quote(d, safe="")}">{esc(d)}</a>' for d in article.near_duplicates)
+        parts.append(f'<p class="meta">Other versions: {links}</p>')
     parts.append("</article>")
     return _page(f"{article.title} \u2014 edsearch", "\n".join(p for p in parts if p), "article-page",
                  ("common.js", "article.js"))

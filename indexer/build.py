@@ -16,6 +16,7 @@ from .chunking import TOKENIZER, Chunk, chunk_article
 from .config import Settings
 from .embedding import Embedder, embedder_for
 from .sources import LoadWarning, iter_files, load_file
+from . import neardup
 from .store import IndexWriter, ModelMismatch, read_manifest
 
 T = TypeVar("T")
@@ -106,6 +107,18 @@ def embed_unique(embedder: Embedder, texts: list[str]) -> np.ndarray:
     order = {t: i for i, t in enumerate(dict.fromkeys(texts))}
     unique = embedder.encode(list(order))
     return unique[[order[t] for t in texts]] if len(unique) else unique
+
+
+def _near_threshold(manifest: dict | None) -> float | None:
+    return ((manifest or {}).get("near_duplicates") or {}).get("threshold")
+
+
+def _near_duplicates(writer: IndexWriter, settings: Settings, previous: dict | None) -> dict:
+    """Bring the near-duplicate groups up to date in the staged version; what the manifest records of them."""
+    near = neardup.update(writer.db, settings.near_duplicate_threshold, _near_threshold(previous))
+    return {"threshold": near.threshold, "shingle_words": neardup.SHINGLE_WORDS, "num_perm": neardup.NUM_PERM,
+            "min_shingles": neardup.MIN_SHINGLES, "pairs": near.pairs, "groups": near.groups,
+            "grouped_articles": near.grouped_articles}
 
 
 def build_index(
@@ -206,7 +219,17 @@ def build_index(
                     removals.add(art_id)
         summary.removed = len(removals)
 
+        near_stale = previous is not None and _near_threshold(previous) != settings.near_duplicate_threshold
+        if not pending and not removals and not near_stale:
+            summary.seconds = time.perf_counter() - started
+            return summary
         if not pending and not removals:
+            # No article changed, but the index has no near-duplicate groups yet (built before them) or has them
+            # at another threshold: compute them and publish; nothing is embedded.
+            kept = {k: previous[k] for k in ("model", "tokenizer", "chunking", "sources") if k in previous}
+            final = writer.publish({**kept, "near_duplicates": _near_duplicates(writer, settings, previous)})
+            summary.published = str(final)
+            summary.index_version = read_manifest(final)["index_version"]
             summary.seconds = time.perf_counter() - started
             return summary
 
@@ -269,6 +292,7 @@ def build_index(
                          "max_model_tokens": limit},
             "vectors": {"type": writer.vectors.kind, "metric": "inner_product"},
             "sources": sorted({str(Path(s)) for s in sources}),
+            "near_duplicates": _near_duplicates(writer, settings, previous),
         })
     summary.published = str(final)
     summary.index_version = read_manifest(final)["index_version"]

@@ -56,6 +56,8 @@ class Settings:
     ivf_nprobe: int = 32                # EDSEARCH_IVF_NPROBE
     pq_m: int = 48                      # EDSEARCH_PQ_M: PQ sub-quantizers (divides the model dim)
     keyword_all_terms_above: int = 100_000  # EDSEARCH_KEYWORD_ALL_TERMS_ABOVE: bigger: all-terms match first
+    near_duplicate_threshold: float = 0.5  # EDSEARCH_NEAR_DUPLICATE_THRESHOLD: MinHash Jaccard of 5-word shingles
+    #                                     at or above which articles collapse into one result (docs/near-duplicates.md)
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
     ray_address: str = ""               # EDSEARCH_RAY_ADDRESS: cluster for --engine ray; empty = a local Ray
     ray_embed_cpus: float = 1.0         # EDSEARCH_RAY_EMBED_CPUS: CPUs per embedding actor
@@ -66,6 +68,9 @@ class Settings:
             if getattr(self, name).lower() not in allowed:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be one of {', '.join(allowed)} "
                                  f"(got {getattr(self, name)!r})")
+        if not 0 < self.near_duplicate_threshold <= 1:
+            raise ValueError("EDSEARCH_NEAR_DUPLICATE_THRESHOLD must be above 0 and at most 1 "
+                             f"(got {self.near_duplicate_threshold})")
         for name in ("batch_size", "max_query_chars", "max_body_bytes", "worker_threads", "max_pending"):
             if getattr(self, name) < 1:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be at least 1 (got {getattr(self, name)})")

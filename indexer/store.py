@@ -24,6 +24,7 @@ import numpy as np
 
 from .articles import Article
 from .chunking import Chunk
+from .neardup import SCHEMA as NEAR_DUPLICATE_SCHEMA
 from .vectors import VectorIndex, VectorPolicy
 
 FORMAT = "edsearch-index"
@@ -62,7 +63,7 @@ CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id, ordinal);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, title, tokenize = 'porter unicode61 remove_diacritics 2'
 );
-"""
+""" + NEAR_DUPLICATE_SCHEMA     # indexes built before near-duplicates lack these tables: they still open
 
 
 class IndexStoreError(RuntimeError):
@@ -233,6 +234,7 @@ class IndexReader:
         self._db_path = db_path
         self._local = threading.local()
         self._doc_freqs: dict[tuple[str, int], int] = {}   # doc_freq memo (this version never changes)
+        self._has_groups: bool | None = None
         try:
             self.vectors = VectorIndex.load(self.version_dir / VECTORS)
         except Exception as exc:  # faiss raises RuntimeError with C++ text
@@ -266,14 +268,43 @@ class IndexReader:
         row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
         return _article_row(row) if row else None
 
+    @property
+    def has_groups(self) -> bool:
+        """Whether this version stores near-duplicate groups (indexes built before them do not)."""
+        if self._has_groups is None:
+            self._has_groups = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'article_groups'").fetchone() is not None
+        return self._has_groups
+
     def articles(self, ids: Iterable[str], with_text: bool = False) -> dict[str, dict]:
-        """Article rows by id: every column with_text, else only what ranking needs (id, published, text_hash)."""
+        """Article rows by id: every column with_text, else only what ranking needs (id, published, text_hash,
+        and group_id: the near-duplicate group, None for an article in none or in an index without groups)."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
-        cols = "*" if with_text else "id, published, text_hash"      # enough to rank, diversify and collapse
-        rows = self.db.execute(f"SELECT {cols} FROM articles WHERE id IN ({','.join('?' * len(ids))})", ids)
-        return {r["id"]: _article_row(r) if with_text else dict(r) for r in rows}
+        marks = ",".join("?" * len(ids))
+        if with_text:
+            rows = self.db.execute(f"SELECT * FROM articles WHERE id IN ({marks})", ids)
+            return {r["id"]: _article_row(r) for r in rows}
+        group = ("g.group_id FROM articles a LEFT JOIN article_groups g ON g.article_id = a.id" if self.has_groups
+                 else "NULL AS group_id FROM articles a")
+        rows = self.db.execute(f"SELECT a.id, a.published, a.text_hash, {group} WHERE a.id IN ({marks})", ids)
+        return {r["id"]: dict(r) for r in rows}
+
+    def near_duplicates(self, article_ids: Iterable[str]) -> dict[str, list[str]]:
+        """article id -> the other members of its near-duplicate group (byte-identical ones included), by id;
+        only for articles in a group, and {} for an index built before groups were stored."""
+        ids = list(set(article_ids))
+        if not ids or not self.has_groups:
+            return {}
+        rows = self.db.execute(
+            "SELECT g.article_id AS id, o.article_id AS other FROM article_groups g JOIN article_groups o "
+            f"ON o.group_id = g.group_id AND o.article_id != g.article_id WHERE g.article_id IN "
+            f"({','.join('?' * len(ids))}) ORDER BY o.article_id", ids)
+        out: dict[str, list[str]] = {}
+        for r in rows:
+            out.setdefault(r["id"], []).append(r["other"])
+        return out
 
     def chunks(self, ids: Iterable[int]) -> dict[int, dict]:
         """Where each chunk sits (article, span, paragraphs); its text is a slice of the article's."""
@@ -421,6 +452,8 @@ class IndexWriter:
             self.vectors.remove(chunk_ids)
             self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(c,) for c in chunk_ids])
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", part)
+            # LSH bands are keyed for lookup by band, not by article (half the size): this scans them once a batch.
+            self.db.execute(f"DELETE FROM minhash_bands WHERE article_id IN ({marks})", part)
             self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", part)
 
     def add_articles(self, batch: list[tuple[Article, list[Chunk]]], vectors: np.ndarray) -> None:

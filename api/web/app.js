@@ -7,6 +7,8 @@
   var tokenForm = $("token-form"), tokenInput = $("token");
   var selects = { author: $("author"), section: $("section") };
   var dates = { from: $("from"), to: $("to") };
+  var sortSel = $("sort"), appliedEl = $("applied"), timelineEl = $("timeline");
+  var noDates = "";   // "1": search the date words as typed (the user removed the date filter read from them)
   var inflight = null, pending = null, facetsLoaded = false;
 
   /* ---------- helpers ---------- */
@@ -52,7 +54,8 @@
   }
   function readForm() {
     return { q: q.value.trim(), mode: currentMode(), author: selects.author.value, section: selects.section.value,
-             from: dates.from.value, to: dates.to.value };
+             from: dates.from.value, to: dates.to.value, sort: sortSel.value === "date" ? "date" : "",
+             nodates: noDates };
   }
   function ensureOption(select, value) {
     if (!value) return;
@@ -64,18 +67,22 @@
     setMode(s.mode);
     ["author", "section"].forEach(function (k) { ensureOption(selects[k], s[k]); selects[k].value = s[k] || ""; });
     dates.from.value = s.from || ""; dates.to.value = s.to || "";
+    sortSel.value = s.sort === "date" ? "date" : "relevance";
+    noDates = s.nodates || "";
     updateFilterCount();
   }
   function stateFromUrl() {
     var p = new URLSearchParams(location.search);
     return { q: p.get("q") || "", mode: p.get("mode") === "ask" ? "ask" : "search", author: p.get("author") || "",
-             section: p.get("section") || "", from: p.get("from") || "", to: p.get("to") || "" };
+             section: p.get("section") || "", from: p.get("from") || "", to: p.get("to") || "",
+             sort: p.get("sort") === "date" ? "date" : "", nodates: p.get("dates") === "off" ? "1" : "" };
   }
   function urlFor(s) {
     var p = new URLSearchParams();
     if (s.q) p.set("q", s.q);
     if (s.mode === "ask") p.set("mode", "ask");
-    ["author", "section", "from", "to"].forEach(function (k) { if (s[k]) p.set(k, s[k]); });
+    ["author", "section", "from", "to", "sort"].forEach(function (k) { if (s[k]) p.set(k, s[k]); });
+    if (s.nodates) p.set("dates", "off");
     var qs = p.toString();
     return location.pathname + (qs ? "?" + qs : "");
   }
@@ -94,7 +101,58 @@
     if (detail) statusEl.appendChild(el("p", { text: detail }));
     statusEl.setAttribute("data-state", kind);
   }
-  function clearResults() { results.textContent = ""; answerEl.textContent = ""; answerEl.hidden = true; answerEl.className = "answer"; }
+  function clearResults() {
+    results.textContent = ""; answerEl.textContent = ""; answerEl.hidden = true; answerEl.className = "answer";
+    appliedEl.textContent = ""; appliedEl.hidden = true;
+  }
+
+  /* ---------- time: filters read from the query, the timeline chart ---------- */
+  // Date words in the query ("in 2026") become from/to filters on the server; show them, with a way to drop them.
+  function renderApplied(applied, s) {
+    var fromQuery = (applied || []).filter(function (f) { return f.origin === "query"; });
+    if (!fromQuery.length) return;
+    var range = { from: "", to: "" };
+    fromQuery.forEach(function (f) { range[f.name] = f.value; });
+    var text = "Dates read from “" + fromQuery[0].phrase + "”: " +
+      (range.from && range.to ? range.from + " to " + range.to : range.from ? "from " + range.from : "up to " + range.to);
+    var remove = el("button", { type: "button", className: "link-button remove-dates", text: "Remove this filter",
+                                "aria-label": "Remove the date filter read from the query" });
+    remove.addEventListener("click", function () { noDates = "1"; submit(true); });
+    appliedEl.appendChild(el("span", { className: "chip", text: text }));
+    appliedEl.appendChild(remove);
+    appliedEl.hidden = false;
+  }
+
+  function renderTimeline(data) {
+    var bars = $("timeline-bars");
+    bars.textContent = "";
+    var buckets = (data && data.buckets) || [];
+    if (!buckets.length) { timelineEl.hidden = true; return; }
+    var top = Math.max.apply(null, buckets.map(function (b) { return b.count; })) || 1;
+    buckets.forEach(function (b) {
+      var label = b.period + ": " + b.count + (b.count === 1 ? " article" : " articles");
+      var bar = el("button", { type: "button", className: "bar" + (b.count ? "" : " bar-empty"), title: label,
+                               "aria-label": label + ". Show only this " + data.interval, role: "listitem",
+                               "data-period": b.period, "data-start": b.start, "data-end": b.end },
+                   [el("span", { className: "bar-fill", style: "height:" + Math.round(100 * b.count / top) + "%" })]);
+      bar.disabled = !b.count;
+      bar.addEventListener("click", function () {
+        dates.from.value = b.start; dates.to.value = b.end;
+        submit(true);
+      });
+      bars.appendChild(bar);
+    });
+    $("timeline-note").textContent = buckets[0].period + " – " + buckets[buckets.length - 1].period + " · " +
+      data.matched + " matching " + (data.matched === 1 ? "article" : "articles") + " by " + data.interval +
+      (data.undated ? " (" + data.undated + " undated)" : "") + ". Click a bar to show only that " + data.interval + ".";
+    timelineEl.hidden = false;
+  }
+
+  function loadTimeline(params, signal) {
+    api("/timeline?" + params.toString(), signal).then(renderTimeline, function (err) {
+      if (!(err && err.name === "AbortError")) timelineEl.hidden = true;   // the chart is extra: no error state
+    });
+  }
 
   /* ---------- rendering ---------- */
   // Highlight spans are Python offsets (code points): slice code point arrays, not UTF-16 strings.
@@ -204,6 +262,16 @@
     ]);
     li.appendChild(head); li.appendChild(metaEl); li.appendChild(passage); li.appendChild(citationLine);
     li.appendChild(actions);
+    // Copies collapsed into this result: byte-identical ones and other versions (republished, corrected).
+    [["Also filed as: ", hit.duplicates], ["Other versions: ", hit.near_duplicates]].forEach(function (pair) {
+      if (!pair[1] || !pair[1].length) return;
+      var line = el("p", { className: "meta versions", text: pair[0] });
+      pair[1].forEach(function (id, i) {
+        if (i) line.appendChild(document.createTextNode(", "));
+        line.appendChild(el("a", { href: "/articles/" + encodeURIComponent(id), text: id }));
+      });
+      li.appendChild(line);
+    });
     return li;
   }
 
@@ -284,16 +352,23 @@
     }
     var params = new URLSearchParams({ q: s.q });
     ["author", "section", "from", "to"].forEach(function (k) { if (s[k]) params.set(k, s[k]); });
+    if (s.nodates) params.set("dates_from_query", "false");
+    var ctl = new AbortController();
+    loadTimeline(params, ctl.signal);
     var path;
     if (s.mode === "ask") { path = "/ask?" + params.toString(); }
-    else { params.set("k", String(SEARCH_K)); path = "/search?" + params.toString(); }
-    var ctl = new AbortController();
+    else {
+      params.set("k", String(SEARCH_K));
+      if (s.sort) params.set("sort", s.sort);
+      path = "/search?" + params.toString();
+    }
     inflight = ctl;
     results.setAttribute("aria-busy", "true");
     showState("loading", s.mode === "ask" ? "Finding an answer\u2026" : "Searching\u2026", null);
     return api(path, ctl.signal).then(function (data) {
       if (ctl !== inflight) return;
       (s.mode === "ask" ? renderAsk : renderSearch)(data, s);
+      renderApplied(data.applied_filters, s);
     }, function (err) {
       if (ctl !== inflight || (err && err.name === "AbortError")) return;
       clearResults();
@@ -360,11 +435,13 @@
   Array.prototype.forEach.call(form.querySelectorAll('input[name="mode"]'), function (r) {
     r.addEventListener("change", function () { setMode(currentMode()); if (q.value.trim()) submit(true); });
   });
-  [selects.author, selects.section, dates.from, dates.to].forEach(function (c) {
+  q.addEventListener("input", function () { noDates = ""; });   // new words: read their dates again
+  [selects.author, selects.section, dates.from, dates.to, sortSel].forEach(function (c) {
     c.addEventListener("change", function () { updateFilterCount(); if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm())); });
   });
   $("clear-filters").addEventListener("click", function () {
     selects.author.value = ""; selects.section.value = ""; dates.from.value = ""; dates.to.value = "";
+    sortSel.value = "relevance";
     updateFilterCount();
     if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm()));
   });

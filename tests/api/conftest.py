@@ -74,3 +74,35 @@ def news(news_index, settings):
     from api import Retriever
 
     return Retriever(news_index, settings)
+
+
+@pytest.fixture(scope="session")
+def dated_index(tmp_path_factory, embedder, settings) -> Path:
+    """Seven dated editorials (tests/api/dated_archive.py): CPTPP in 2024, 2025, 2026 (two), other topics, and a
+    corrected copy of one."""
+    from indexer import build_index
+
+    from .dated_archive import write_archive
+
+    root = tmp_path_factory.mktemp("dated")
+    summary = build_index([write_archive(root / "src")], root / "index", settings=settings, progress=False)
+    assert summary.indexed == 7, summary.warnings
+    return root / "index"
+
+
+@pytest.fixture(scope="session")
+def dated(dated_index, settings):
+    from api import Retriever
+
+    return Retriever(dated_index, settings)
+
+
+@pytest.fixture(scope="session")
+def dated_server(dated_index, settings):
+    """The dated archive served by a real uvicorn on 127.0.0.1 (no token)."""
+    from api.server import create_app
+
+    from ..conftest import LiveServer
+
+    with LiveServer(create_app(dated_index, settings)) as server:
+        yield server
