@@ -1,6 +1,7 @@
 """One settings object, read from environment variables (documented defaults in the README)."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 
@@ -11,14 +12,27 @@ BACKENDS = ("auto", "openvino", "torch")
 DEFAULT_BATCH_SIZE = 16   # texts per encode batch: 15-22% faster indexing than 64 here (bench/index_throughput.py)
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool(raw: str) -> bool:
+    """bool("false") is True; an environment variable says yes or no in words."""
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ValueError(f"use one of {', '.join(_TRUE + _FALSE)}")
+
+
 def _env(name: str, default, cast=str):
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return cast(raw)
+        return _bool(raw) if cast is bool else cast(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}") from exc
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}"
+                         + (f" ({exc})" if cast is bool else "")) from exc
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,12 @@ class Settings:
     pq_m: int = 48                      # EDSEARCH_PQ_M: PQ sub-quantizers (divides the model dim)
     keyword_all_terms_above: int = 100_000  # EDSEARCH_KEYWORD_ALL_TERMS_ABOVE: bigger: all-terms match first
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
+    # EDSEARCH_EMBED_TITLES: embed each passage as "title. passage" (the stored text is the passage alone); an
+    # index built the other way is re-embedded by the next build (docs/retrieval.md)
+    embed_titles: bool = True
+    # Weighted reciprocal rank fusion of hybrid search: score = sum weight / (60 + rank) (docs/retrieval.md)
+    rrf_dense_weight: float = 1.0       # EDSEARCH_RRF_DENSE_WEIGHT
+    rrf_keyword_weight: float = 1.0     # EDSEARCH_RRF_KEYWORD_WEIGHT
 
     def __post_init__(self):
         for name, allowed in (("dtype", DTYPES), ("backend", BACKENDS), ("hnsw_storage", ("fp16", "fp32"))):
@@ -66,6 +86,20 @@ class Settings:
         for name in ("batch_size", "max_query_chars", "max_body_bytes", "worker_threads", "max_pending"):
             if getattr(self, name) < 1:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be at least 1 (got {getattr(self, name)})")
+
+        for name in ("rrf_dense_weight", "rrf_keyword_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0:
+                raise ValueError(f"EDSEARCH_{name.upper()} must be a finite number >= 0 (got {value!r})")
+        if self.rrf_dense_weight == 0 and self.rrf_keyword_weight == 0:
+            raise ValueError("EDSEARCH_RRF_DENSE_WEIGHT and EDSEARCH_RRF_KEYWORD_WEIGHT are both 0: hybrid search "
+                             "would rank nothing; give at least one a positive weight")
+
+    @property
+    def rrf_weights(self) -> dict[str, float]:
+        """The weight of each leg of hybrid search, by the names api/retriever.py gives its ranked lists."""
+        return {"dense": float(self.rrf_dense_weight), "keyword": float(self.rrf_keyword_weight)}
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
