@@ -37,7 +37,7 @@ from indexer.config import Settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 CACHE = Path("~/.cache/edsearch/retrieval").expanduser()
-SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5)
+SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
 @dataclasses.dataclass
