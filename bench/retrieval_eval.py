@@ -139,15 +139,15 @@ def main(argv=None) -> int:
             print(line(f"keyword weight {w:g}", row))
         print(f"chosen by the rule: {choose(results[titles]['sweep'], names):g}")
 
-    chosen = choose(results[True]["sweep"], names)
-    print(f"\nsummary (hybrid unless said; weighted = keyword weight {chosen:g}, chosen by the rule over the "
-          f"title-embedded indexes; Settings now: dense {default.rrf_dense_weight:g}, "
-          f"keyword {default.rrf_keyword_weight:g}, embed_titles {default.embed_titles}):")
+    chosen = {t: choose(results[t]["sweep"], names) for t in (False, True)}
+    print(f"\nsummary (hybrid unless said; weighted = the keyword weight the rule chose over that index variant; "
+          f"Settings now: dense weight {default.rrf_dense_weight:g}, keyword weight {default.rrf_keyword_weight:g}, "
+          f"embed_titles {default.embed_titles}):")
     print(head)
     print(line("baseline (passage, equal RRF)", results[False]["sweep"][1.0]))
     print(line("(a) titles, equal RRF", results[True]["sweep"][1.0]))
-    print(line(f"(c) passage, weighted RRF", results[False]["sweep"][chosen]))
-    print(line(f"(a)+(c) titles, weighted RRF", results[True]["sweep"][chosen]))
+    print(line(f"(c) passage, keyword weight {chosen[False]:g}", results[False]["sweep"][chosen[False]]))
+    print(line(f"(a)+(c) titles, keyword weight {chosen[True]:g}", results[True]["sweep"][chosen[True]]))
     print(line("dense only, passage", results[False]["dense"]))
     print(line("dense only, titles", results[True]["dense"]))
     print(f"\nanswer hits: the answering article among the top {args.hits_k} passages (hybrid/dense, 2 per article)")
