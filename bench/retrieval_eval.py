@@ -75,6 +75,22 @@ def open_variant(ds: Dataset, titles: bool) -> Retriever:
 
 
 def measure(retriever: Retriever, ds: Dataset, mode: str, keyword_weight: float, hits_k: int) -> dict[str, float]:
+    """The metrics of one mode and weight over one index version, cached beside the indexes (a version never
+    changes, so a second run of the script only prints)."""
+    cache = CACHE / "results.json"
+    done = json.loads(cache.read_text()) if cache.exists() else {}
+    key = f"{retriever.reader.version_dir}|{retriever.reader.manifest['built_at']}|{ds.name}|{len(ds.queries)}|" \
+          f"{mode}|{keyword_weight if mode == 'hybrid' else ''}|{hits_k}"
+    if key not in done:
+        done[key] = _measure(retriever, ds, mode, keyword_weight, hits_k)
+        latest = json.loads(cache.read_text()) if cache.exists() else {}    # another run may have added some
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**latest, **done}, indent=1))
+        os.replace(tmp, cache)                                              # readers never see half a file
+    return done[key]
+
+
+def _measure(retriever: Retriever, ds: Dataset, mode: str, keyword_weight: float, hits_k: int) -> dict[str, float]:
     retriever.settings = dataclasses.replace(retriever.settings, rrf_dense_weight=1.0,
                                              rrf_keyword_weight=keyword_weight)
     run = article_run(retriever, ds.queries, mode, progress=False)
