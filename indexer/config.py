@@ -72,8 +72,9 @@ class Settings:
     keyword_all_terms_above: int = 100_000  # EDSEARCH_KEYWORD_ALL_TERMS_ABOVE: bigger: all-terms match first
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones
     # EDSEARCH_EMBED_TITLES: embed each passage as "title. passage" (the stored text is the passage alone); an
-    # index built the other way is re-embedded by the next build (docs/retrieval.md)
-    embed_titles: bool = True
+    # index built the other way is re-embedded by the next build. Off: on the BBC development questions it lowered
+    # nDCG@10 and answer hits (docs/retrieval.md)
+    embed_titles: bool = False
     # Weighted reciprocal rank fusion of hybrid search: score = sum weight / (60 + rank) (docs/retrieval.md)
     rrf_dense_weight: float = 1.0       # EDSEARCH_RRF_DENSE_WEIGHT
     rrf_keyword_weight: float = 1.0     # EDSEARCH_RRF_KEYWORD_WEIGHT

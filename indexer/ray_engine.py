@@ -75,7 +75,7 @@ class EmbedStage:
     indexer.embedding.embed_passages, with its article's title before each passage when `titles`)."""
 
     def __init__(self, model: str, dtype: str, batch_size: int, backend: str, cache_dir: str | None,
-                 titles: bool = True):
+                 titles: bool = False):
         from .embedding import get_embedder
 
         self.embedder = get_embedder(model, dtype, batch_size, backend, cache_dir)
@@ -130,7 +130,7 @@ def chunk_and_embed(
     backend: str = "auto",
     cache_dir: str | None = None,
     address: str | None = None,
-    embed_titles: bool = True,
+    embed_titles: bool = False,
     batch_articles: int = 64,
     embed_actors: int | None = None,
     embed_cpus: float | None = None,
