@@ -142,10 +142,10 @@ def main(argv=None) -> int:
 
     cols = [(n, m) for n in names for m in ("ndcg@10", "recall@100", "answer_hits")
             if m in results[False]["dense"][n]]
-    head = f"{'':<34}" + "".join(f"{(n.split('-')[0] + ' ' + m):>22}" for n, m in cols)
+    head = f"{'':<40}" + "".join(f"{(n.split('-')[0] + ' ' + m):>22}" for n, m in cols)
 
     def line(label: str, row: dict) -> str:
-        return f"{label:<34}" + "".join(f"{row[n][m]:>22.4f}" for n, m in cols)
+        return f"{label:<40}" + "".join(f"{row[n][m]:>22.4f}" for n, m in cols)
 
     for titles in (False, True):
         print(f"\nhybrid, keyword weight sweep (dense weight 1), passages embedded "
