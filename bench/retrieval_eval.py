@@ -139,6 +139,8 @@ def main(argv=None) -> int:
                  for w in weights}
         dense = {d.name: measure(retrievers[d.name], d, "dense", 1.0, args.hits_k) for d in sets}
         results[titles] = {"sweep": sweep, "dense": dense}
+        if not titles:     # keyword search does not read the vectors: one variant is enough
+            results["keyword"] = {d.name: measure(retrievers[d.name], d, "keyword", 1.0, args.hits_k) for d in sets}
 
     cols = [(n, m) for n in names for m in ("ndcg@10", "recall@100", "answer_hits")
             if m in results[False]["dense"][n]]
@@ -166,6 +168,7 @@ def main(argv=None) -> int:
     print(line(f"(a)+(c) titles, keyword weight {chosen[True]:g}", results[True]["sweep"][chosen[True]]))
     print(line("dense only, passage", results[False]["dense"]))
     print(line("dense only, titles", results[True]["dense"]))
+    print(line("keyword only", results["keyword"]))
     print(f"\nanswer hits: the answering article among the top {args.hits_k} passages (hybrid/dense, 2 per article)")
     return 0
 
