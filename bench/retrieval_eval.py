@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     print(line("dense only, passage", results[False]["dense"]))
     print(line("dense only, titles", results[True]["dense"]))
     print(line("keyword only", results["keyword"]))
-    print(f"\nanswer hits: the answering article among the top {args.hits_k} passages (hybrid/dense, 2 per article)")
+    print(f"\nanswer hits: the answering article among the top {args.hits_k} passages (in the row's mode, 2 per article)")
     return 0
 
 
