@@ -260,7 +260,7 @@ class Retriever:
             lists["keyword"] = [cid for cid, _ in pairs]
             raw["keyword"] = dict(pairs)
         if mode == "hybrid":
-            return [_Candidate(int(c), s, r) for c, s, r in rrf(lists, rrf_k)]
+            return [_Candidate(int(c), s, r) for c, s, r in rrf(lists, rrf_k, self.settings.rrf_weights)]
         ranked = lists[mode]
         return [_Candidate(c, raw[mode][c], {mode: i}) for i, c in enumerate(ranked, 1)]
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .articles import Article
 from .chunking import TOKENIZER, Chunk, chunk_article
 from .config import Settings
-from .embedding import Embedder, embedder_for
+from .embedding import embed_passages, embedder_for, embedding_input, passage_format
 from .sources import LoadWarning, iter_files, load_file
 from . import neardup
 from .store import IndexWriter, ModelMismatch, read_manifest
@@ -31,6 +31,7 @@ class BuildSummary:
     unchanged: int = 0
     skipped: int = 0
     removed: int = 0
+    reembedded: int = 0       # unchanged articles embedded again: the index was built with another embedding_input
     chunks: int = 0
     warnings: list[str] = field(default_factory=list)
     published: str | None = None
@@ -47,7 +48,8 @@ class BuildSummary:
         return self.chunks / self.seconds if self.seconds else 0.0
 
     def describe(self) -> str:
-        head = (f"{self.indexed} indexed, {self.updated} updated, {self.unchanged} unchanged, "
+        again = f" ({self.reembedded} embedded again with titles changed)" if self.reembedded else ""
+        head = (f"{self.indexed} indexed, {self.updated} updated, {self.unchanged} unchanged{again}, "
                 f"{self.skipped} skipped, {self.removed} removed; {self.chunks} passages embedded "
                 f"in {self.seconds:.1f}s")
         if self.chunks and self.seconds:
@@ -100,13 +102,6 @@ def _batches(articles: Iterable[Article], size: int) -> Iterator[list[Article]]:
             batch = []
     if batch:
         yield batch
-
-
-def embed_unique(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    """Encode each distinct text once (duplicate articles share passages)."""
-    order = {t: i for i, t in enumerate(dict.fromkeys(texts))}
-    unique = embedder.encode(list(order))
-    return unique[[order[t] for t in texts]] if len(unique) else unique
 
 
 def _near_threshold(manifest: dict | None) -> float | None:
@@ -164,6 +159,10 @@ def build_index(
             raise ModelMismatch(f"the index at {index_dir} was built with model {prev_model!r}, not {model_name!r}; "
                                 f"use --model {prev_model!r} or build into a new --index folder")
         existing = writer.existing()
+        wanted_input = passage_format(settings.embed_titles)
+        # Vectors computed from other input (an index built before titles were embedded, or with
+        # EDSEARCH_EMBED_TITLES changed) would not compare with new ones: every kept article is embedded again.
+        reembed = previous is not None and embedding_input(previous) != wanted_input
         seen: dict[str, str] = {}
         failed_files: set[str] = set()
         pending: list[Article] = []
@@ -218,6 +217,11 @@ def build_index(
                 if source in run_files or not Path(source).exists():
                     removals.add(art_id)
         summary.removed = len(removals)
+        if reembed:
+            again = [i for i in existing if i not in to_replace and i not in removals]
+            pending.extend(writer.stored_articles(again))
+            to_replace.update(again)
+            summary.reembedded = len(again)
 
         near_stale = previous is not None and _near_threshold(previous) != settings.near_duplicate_threshold
         if not pending and not removals and not near_stale:
@@ -248,8 +252,9 @@ def build_index(
         def local_stage() -> Iterator[tuple[list[tuple[Article, list[Chunk]]], np.ndarray]]:
             for batch in prefetch(map(chunked, _batches(pending, batch_articles))):
                 texts = [c.text for _, chunks in batch for c in chunks]
+                titles = [a.title for a, chunks in batch for _ in chunks] if settings.embed_titles else None
                 t0 = time.perf_counter()
-                vectors = embed_unique(embedder, texts)
+                vectors = embed_passages(embedder, texts, titles)
                 summary.encode_seconds += time.perf_counter() - t0
                 yield batch, vectors
 
@@ -262,8 +267,8 @@ def build_index(
                                     chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap,
                                     limit=limit, dim=embedder.dim, address=ray_address or settings.ray_address or None,
                                     embed_actors=settings.ray_embed_actors or None,
-                                    embed_cpus=settings.ray_embed_cpus, batch_articles=batch_articles,
-                                    timings=timings, verbose=progress)
+                                    embed_cpus=settings.ray_embed_cpus, embed_titles=settings.embed_titles,
+                                    batch_articles=batch_articles, timings=timings, verbose=progress)
         else:
             stage = local_stage()
 
@@ -288,6 +293,7 @@ def build_index(
             "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype, "backend": embedder.backend,
                       "max_tokens": embedder.max_tokens, "normalized": True},
             "tokenizer": TOKENIZER,
+            "embedding_input": wanted_input,
             "chunking": {"target_tokens": settings.chunk_tokens, "overlap_tokens": settings.chunk_overlap,
                          "max_model_tokens": limit},
             "vectors": {"type": writer.vectors.kind, "metric": "inner_product"},

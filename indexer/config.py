@@ -1,6 +1,7 @@
 """One settings object, read from environment variables (documented defaults in the README)."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 
@@ -11,14 +12,27 @@ BACKENDS = ("auto", "openvino", "torch")
 DEFAULT_BATCH_SIZE = 16   # texts per encode batch: indexes faster than 64 here (docs/scale.md)
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool(raw: str) -> bool:
+    """bool("false") is True; an environment variable says yes or no in words."""
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ValueError(f"use one of {', '.join(_TRUE + _FALSE)}")
+
+
 def _env(name: str, default, cast=str):
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return cast(raw)
+        return _bool(raw) if cast is bool else cast(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}") from exc
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}"
+                         + (f" ({exc})" if cast is bool else "")) from exc
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,14 @@ class Settings:
     ray_address: str = ""               # EDSEARCH_RAY_ADDRESS: cluster for --engine ray; empty = a local Ray
     ray_embed_cpus: float = 1.0         # EDSEARCH_RAY_EMBED_CPUS: CPUs per embedding actor
     ray_embed_actors: int = 0           # EDSEARCH_RAY_EMBED_ACTORS: 0 = as many as the cluster's CPUs allow
+    # EDSEARCH_EMBED_TITLES: embed each passage as "title. passage" (the stored text is the passage alone); an
+    # index built the other way is re-embedded by the next build. Off: on the BBC development questions it lowered
+    # nDCG@10 and answer hits (docs/retrieval.md)
+    embed_titles: bool = False
+    # Weighted reciprocal rank fusion of hybrid search: score = sum weight / (60 + rank). Keyword 1.25 was chosen
+    # by a stated rule on the development data (SciFact train, BBC questions); its gain is small (docs/retrieval.md)
+    rrf_dense_weight: float = 1.0       # EDSEARCH_RRF_DENSE_WEIGHT
+    rrf_keyword_weight: float = 1.25    # EDSEARCH_RRF_KEYWORD_WEIGHT
 
     def __post_init__(self):
         for name, allowed in (("dtype", DTYPES), ("backend", BACKENDS), ("hnsw_storage", ("fp16", "fp32"))):
@@ -79,6 +101,19 @@ class Settings:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be 0 or more (got {getattr(self, name)})")
         if not self.ray_embed_cpus > 0:
             raise ValueError(f"EDSEARCH_RAY_EMBED_CPUS must be positive (got {self.ray_embed_cpus})")
+        for name in ("rrf_dense_weight", "rrf_keyword_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0:
+                raise ValueError(f"EDSEARCH_{name.upper()} must be a finite number >= 0 (got {value!r})")
+        if self.rrf_dense_weight == 0 and self.rrf_keyword_weight == 0:
+            raise ValueError("EDSEARCH_RRF_DENSE_WEIGHT and EDSEARCH_RRF_KEYWORD_WEIGHT are both 0: hybrid search "
+                             "would rank nothing; give at least one a positive weight")
+
+    @property
+    def rrf_weights(self) -> dict[str, float]:
+        """The weight of each leg of hybrid search, by the names api/retriever.py gives its ranked lists."""
+        return {"dense": float(self.rrf_dense_weight), "keyword": float(self.rrf_keyword_weight)}
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

@@ -246,3 +246,69 @@ def query_embedder_for(settings, model: str | None = None) -> Embedder | OpenVIN
             log.info("edsearch: loading model %s with sentence-transformers (%s); later processes start faster",
                      model, exc)
     return embedder_for(settings, model)
+
+
+# --- what a passage is embedded as (the build's shared step: indexer/build.py and indexer/ray_engine.py) ---------
+
+TITLE_SEPARATOR = ". "
+
+
+def passage_format(titles: bool) -> dict:
+    """The manifest's record of what each passage vector was computed from (see `embedding_input`)."""
+    return {"title": bool(titles), "separator": TITLE_SEPARATOR if titles else ""}
+
+
+def embedding_input(manifest: dict | None) -> dict:
+    """What the vectors of an index were computed from; an index built before titles were embedded says nothing
+    and was built from the passage alone."""
+    recorded = (manifest or {}).get("embedding_input")
+    return recorded if isinstance(recorded, dict) else passage_format(False)
+
+
+def _joined(title: str, text: str) -> str:
+    title = " ".join(title.split())
+    if not title or text.lstrip().lower().startswith(title.lower()):
+        return text          # no title, or the passage opens with it (an untitled file's first line is its title)
+    sep = " " if title[-1] in ".!?:;" else TITLE_SEPARATOR
+    return f"{title}{sep}{text}"
+
+
+def titled_passages(embedder: Embedder, titles: list[str], texts: list[str]) -> list[str]:
+    """"title. passage" for each passage, as BEIR embeds title + text, with the title cut (at a word) to the room
+    the passage leaves in the model's `max_tokens`: a passage is never truncated for its title. The chunker
+    already keeps every passage within the limit; a passage that fills it is embedded alone."""
+    out = [_joined(t, x) for t, x in zip(titles, texts)]
+    limit = embedder.max_tokens
+    over = [i for i, n in enumerate(embedder.count_tokens(out)) if n > limit]
+    if not over:
+        return out
+    # Shorten the title word by word: every prefix of each over-long one is counted in one batch.
+    trials: list[tuple[int, str]] = []
+    for i in over:
+        words = titles[i].split()
+        trials.extend((i, _joined(" ".join(words[:j]), texts[i])) for j in range(len(words) - 1, 0, -1))
+    best: dict[int, str] = {}
+    for (i, candidate), n in zip(trials, embedder.count_tokens([c for _, c in trials])):
+        if n <= limit and i not in best:       # prefixes come longest first
+            best[i] = candidate
+    for i in over:
+        out[i] = best.get(i, texts[i])
+    return out
+
+
+def embed_unique(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """Encode each distinct text once (duplicate articles share passages)."""
+    order = {t: i for i, t in enumerate(dict.fromkeys(texts))}
+    unique = embedder.encode(list(order))
+    return unique[[order[t] for t in texts]] if len(unique) else unique
+
+
+def embed_passages(embedder: Embedder, texts: list[str], titles: list[str] | None = None) -> np.ndarray:
+    """The vectors of passages as an index stores them: with `titles` (one per passage: its article's), each is
+    embedded as "title. passage" (`titled_passages`); the stored passage text and its offsets are not touched."""
+    if titles is not None:
+        if len(titles) != len(texts):
+            raise ValueError(f"{len(titles)} titles for {len(texts)} passages")
+        texts = titled_passages(embedder, titles, texts)
+    return embed_unique(embedder, texts)
+

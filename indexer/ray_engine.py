@@ -41,8 +41,9 @@ def import_ray():
 
 
 def _article_row(seq: int, a: Article) -> dict:
-    """What the chunker reads of an article: its id and cleaned text (paragraphs derive from the text)."""
-    return {"seq": seq, "id": a.id, "text": a.text}
+    """What the stages read of an article: its id and cleaned text (paragraphs derive from the text), and the
+    title the embedder puts before each passage."""
+    return {"seq": seq, "id": a.id, "text": a.text, "title": a.title}
 
 
 class ChunkStage:
@@ -64,28 +65,32 @@ class ChunkStage:
             chunks = chunk_article(a, self.target, self.overlap, self.limit, self.embedder.count_tokens)
             spans.append(json.dumps([[c.ordinal, c.char_start, c.char_end, c.para_start, c.para_end, c.n_tokens]
                                      for c in chunks]))
-        return {"seq": np.asarray(batch["seq"], dtype=np.int64), "text": batch["text"],
+        return {"seq": np.asarray(batch["seq"], dtype=np.int64), "text": batch["text"], "title": batch["title"],
                 "chunks": np.asarray(spans, dtype=object)}
 
 
 class EmbedStage:
-    """Loads the model once per actor and encodes every passage of a batch of articles."""
+    """Loads the model once per actor and encodes every passage of a batch of articles (as the local engine:
+    indexer.embedding.embed_passages, with its article's title before each passage when `titles`)."""
 
-    def __init__(self, model: str, dtype: str, batch_size: int, backend: str, cache_dir: str | None):
+    def __init__(self, model: str, dtype: str, batch_size: int, backend: str, cache_dir: str | None,
+                 titles: bool = False):
         from .embedding import get_embedder
 
         self.embedder = get_embedder(model, dtype, batch_size, backend, cache_dir)
+        self.titles = titles
 
     def __call__(self, batch: dict) -> dict:
-        from .build import embed_unique
+        from .embedding import embed_passages
 
-        texts, counts = [], []
-        for text, spans in zip(batch["text"], batch["chunks"]):
+        texts, titles, counts = [], [], []
+        for text, title, spans in zip(batch["text"], batch["title"], batch["chunks"]):
             rows = json.loads(spans)
             texts.extend(str(text)[s:e] for _, s, e, *_ in rows)
+            titles.extend([str(title)] * len(rows))
             counts.append(len(rows))
         t0 = time.perf_counter()
-        vectors = embed_unique(self.embedder, texts)
+        vectors = embed_passages(self.embedder, texts, titles if self.titles else None)
         seconds = time.perf_counter() - t0
         out, pos = [], 0
         for n in counts:
@@ -123,6 +128,7 @@ def chunk_and_embed(
     backend: str = "auto",
     cache_dir: str | None = None,
     address: str | None = None,
+    embed_titles: bool = False,
     batch_articles: int = 64,
     embed_actors: int | None = None,
     embed_cpus: float | None = None,
@@ -156,7 +162,7 @@ def chunk_and_embed(
                                                  chunk_tokens, chunk_overlap, limit))
         ds = ds.map_batches(EmbedStage, batch_size=batch_articles, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=embed_actors), num_cpus=embed_cpus,
-                            fn_constructor_args=(model, dtype, batch_size, backend, cache_dir))
+                            fn_constructor_args=(model, dtype, batch_size, backend, cache_dir, embed_titles))
 
         expected = 0
         waiting: dict[int, tuple[str, bytes, float]] = {}

@@ -442,6 +442,14 @@ class IndexWriter:
         """article id -> (content_hash, source) of what the previous version holds."""
         return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, content_hash, source FROM articles")}
 
+    def stored_articles(self, ids: Iterable[str]) -> Iterator[Article]:
+        """The articles with these ids as the previous version stores them (to embed them again)."""
+        fields = ("id", "title", "text", "author", "published", "url", "section", "publication", "source")
+        for art_id in ids:
+            row = self.db.execute(f"SELECT {', '.join(fields)}, tags FROM articles WHERE id = ?", (art_id,)).fetchone()
+            if row is not None:
+                yield Article(**{f: row[f] for f in fields}, tags=json.loads(row["tags"] or "[]"))
+
     # -- changes --
     def remove_articles(self, ids: Iterable[str]) -> None:
         ids = list(ids)

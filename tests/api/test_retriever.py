@@ -25,7 +25,9 @@ def test_hybrid_carries_both_ranks_and_rrf_scores(retriever):
     hits = retriever.search(CPTPP_QUESTION, k=3, per_article=None).hits
     assert all(h.ranks.dense or h.ranks.keyword for h in hits)
     top = hits[0]
-    expected = sum(1 / (60 + r) for r in (top.ranks.dense, top.ranks.keyword) if r)
+    w = retriever.settings.rrf_weights
+    expected = sum(w[name] / (60 + r) for name, r in (("dense", top.ranks.dense), ("keyword", top.ranks.keyword))
+                   if r)
     assert top.score == pytest.approx(expected, rel=1e-4)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 

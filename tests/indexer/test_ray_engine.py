@@ -117,8 +117,9 @@ def test_ray_engine_matches_the_single_process_build(tmp_path, settings, embedde
 
     manifest_l = IndexReader(tmp_path / "local").manifest
     manifest_r = IndexReader(tmp_path / "ray").manifest
-    for key in ("model", "tokenizer", "chunking", "vectors"):
+    for key in ("model", "tokenizer", "chunking", "embedding_input", "vectors"):
         assert manifest_r[key] == manifest_l[key], key
+    assert manifest_l["embedding_input"]["title"] == settings.embed_titles
 
     again = build_index([src, SEEDS], tmp_path / "ray", settings=settings, progress=False, engine="ray")
     assert (again.indexed, again.updated, again.unchanged, again.chunks) == (0, 0, len(TOPICS) + 1, 0)
