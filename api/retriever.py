@@ -17,6 +17,7 @@ from indexer.embedding import embedder_for
 from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelMismatch
 
 from . import citations, keyword
+from .answer_model import is_question
 from .fusion import RRF_K, rrf
 from .models import ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult
 
@@ -122,8 +123,10 @@ class Retriever:
     # -- search --
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None,
                per_article: int | None = 2, recency_half_life_days: float | None = None,
-               rrf_k: int = RRF_K) -> SearchResult:
-        """Ranked passages with citations. Raises QueryError for invalid input."""
+               rrf_k: int = RRF_K, answer_spans: bool = True) -> SearchResult:
+        """Ranked passages with citations. For a question (api.answer_model.is_question) each hit carries the
+        `answer_span` the answer model picks, unless `answer_spans` is False. Raises QueryError for invalid
+        input."""
         t0 = time.perf_counter()
         query = _validate(query, k, mode, self.settings.max_query_chars)
         filters = filters or Filters()
@@ -147,6 +150,10 @@ class Retriever:
                 raise
             reader = self.reader
             hits = ranked(reader)
+        if answer_spans and hits and is_question(query):
+            from .answer import answer_spans as spans      # api.answer imports this module
+
+            hits = spans(self, query, hits)
         return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
                             took_ms=round((time.perf_counter() - t0) * 1000, 2))
 
