@@ -44,12 +44,21 @@ def test_answer_sentence_scores_above_its_distractor(embedder, question, answer,
     assert p_answer > p_distractor
 
 
-def test_near_miss_is_declined_and_the_fact_it_states_is_answered(news):
-    """The archive says how much mud the harbour dredging removes; asked the same of another river, it declines."""
-    stated = news.ask("How many cubic metres of mud will the harbour dredging remove?")
-    assert stated.found and "four hundred thousand cubic metres" in stated.answer
-    near = news.ask("How many cubic metres of mud will the Thames dredging remove?")
-    assert not near.found and near.confidence < threshold() <= stated.confidence
+@pytest.mark.parametrize("stated, near, answer", [
+    ("Who beat United in the cup final?", "Who beat Arsenal in the cup final?", "Rovers beat United"),
+    ("How much did the central bank lift interest rates?",
+     "How much did the central bank lift interest rates in 1998?", "by a quarter point"),
+    ("How many jobs would the harbour works create?", "How many jobs would the airport works create?",
+     "two hundred jobs"),
+])
+def test_near_miss_is_declined_and_the_fact_it_states_is_answered(news, stated, near, answer):
+    """The archive states one fact; asked the same of another party, year or place, it declines. (Not all near
+    misses are caught: docs/ask.md lists ones still answered.)"""
+    got = news.ask(stated)
+    assert got.found and answer in got.answer
+    missed = news.ask(near)
+    assert not missed.found and missed.confidence < threshold() <= got.confidence
+    assert missed.sources, "the closest passages are still listed"
 
 
 def test_search_marks_the_answering_sentence_with_exact_offsets(retriever):
