@@ -58,78 +58,55 @@ def open_index(index: Path, corpus: Path):
     return Retriever(index)
 
 
-def ask_without(retriever, question: str, drop: str):
-    """Ask as if article `drop` were not indexed: its passages leave the ranking, the next ones move up."""
-    hits = retriever.search(question, k=K + 3, answer_spans=False).hits
-    kept = [h.model_copy(update={"rank": n}) for n, h in enumerate((h for h in hits if h.article.id != drop), 1)]
-    from api.answer import Answerer
+def judge(answerer, question: str, drop: str | None = None) -> tuple[float, list]:
+    """(confidence, the sentences ask would cite when it answers), exactly as Answerer.ask computes them; with
+    `drop`, as if that article were not indexed: its passages leave the ranking and the next ones move up."""
+    hits = None
+    if drop is not None:
+        ranked = answerer.retriever.search(question, k=K + 3, answer_spans=False).hits
+        hits = [h.model_copy(update={"rank": n})
+                for n, h in enumerate((h for h in ranked if h.article.id != drop), 1)][:K]
+    _, hits, ranked, conf = answerer.prepare(question, K, hits=hits)
+    chosen = answerer.select(ranked)
+    return conf, [(c.text, hits[c.source - 1].article.id) for c in chosen]
 
-    return Answerer(retriever).ask(question, k=K, hits=kept[:K], generate=False)
 
-
-def answer_text(ans) -> str:
-    return " ".join(s.text for s in ans.sentences)
-
-
-def heldout_index():
-    """(Retriever over the held-out paragraphs, one article each; [(question, answer, article id, paragraph,
-    SQuAD article)])."""
-    data = load_squad()
-    _, held = split_articles(data)
-    index = CACHE / "squad-heldout-index"
-    docs, qs = [], []
-    for art in held:
-        for pi, p in enumerate(art["paragraphs"]):
-            aid = f"{art['title']}#{pi}"
-            docs.append({"id": aid, "title": art["title"].replace("_", " "), "text": p["context"]})
-            for qa in p["qas"]:
-                a = qa["answers"][0]
-                if answer_start(p["context"], a) >= 0:
-                    qs.append((qa["question"], a["text"], aid, p["context"], art))
-    if not (index / "CURRENT").exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "squad-heldout.jsonl"
-            path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
-            open_index(index, path)
-    from api import Retriever
-
-    return Retriever(index), qs, len(docs)
+def sweep(rows: dict[str, list], right, thresholds) -> list[tuple]:
+    """Per threshold: answerable right, answerable answered, and the other conditions' shares declined."""
+    out = []
+    for t in thresholds:
+        ans = rows["answerable"]
+        out.append((t, np.mean([conf >= t and bool(ch) and right(extra, ch) for conf, ch, extra in ans]),
+                    np.mean([conf >= t and bool(ch) for conf, ch, _ in ans]),
+                    *(np.mean([not (conf >= t and bool(ch)) for conf, ch, _ in rows[c]]) for c in rows
+                      if c != "answerable")))
+    return out
 
 
 def squad_eval(n: int) -> dict:
+    from api.answer import Answerer
+
     retriever, qs, n_docs = heldout_index()
+    answerer = Answerer(retriever)
     rng = random.Random(SEED)
     sample = rng.sample(qs, min(n, len(qs)))
-    right = answered = removed_declined = 0
-    pert_declined = pert_n = 0
-    lengths, confs = [], {"answerable": [], "removed": [], "perturbed": []}
+    rows = {"answerable": [], "removed": [], "perturbed": []}
     t0 = time.perf_counter()
     for i, (q, gold, aid, context, art) in enumerate(sample):
-        ans = retriever.ask(q, k=K, generate=False)
-        text = answer_text(ans)
-        confs["answerable"].append(ans.confidence)
-        if ans.found:
-            answered += 1
-            lengths.append(len(text))
-            right += int(len(text) <= MAX_CHARS and gold.lower() in text.lower())
-        rem = ask_without(retriever, q, aid)
-        confs["removed"].append(rem.confidence)
-        removed_declined += int(not rem.found)
+        rows["answerable"].append((*judge(answerer, q), gold))
+        rows["removed"].append((*judge(answerer, q, aid), gold))
         caps = sorted({w for p in art["paragraphs"] for w in _caps(p["context"])})
         pq = perturb(q, context, caps, rng)
         if pq:
-            pa = retriever.ask(pq, k=K, generate=False)
-            confs["perturbed"].append(pa.confidence)
-            pert_n += 1
-            pert_declined += int(not pa.found)
+            rows["perturbed"].append((*judge(answerer, pq), gold))
         if i % 50 == 0:
             print(f"  {i}/{len(sample)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    m = len(sample)
-    return {"n": m, "paragraphs": n_docs, "right": right / m, "answered": answered / m,
-            "removed_declined": removed_declined / m, "perturbed_n": pert_n,
-            "perturbed_declined": pert_declined / max(pert_n, 1),
-            "median_answer_chars": float(np.median(lengths)) if lengths else 0.0,
-            "confidence_medians": {c: float(np.median(v)) for c, v in confs.items() if v}}
+    return {"n": len(sample), "paragraphs": n_docs, "perturbed_n": len(rows["perturbed"]), "rows": rows}
+
+
+def squad_right(gold: str, chosen) -> bool:
+    text = " ".join(t for t, _ in chosen)
+    return len(text) <= MAX_CHARS and gold.lower() in text.lower()
 
 
 def _caps(text: str):
@@ -144,22 +121,21 @@ def load_questions(path: Path = QUESTIONS) -> list[dict]:
 
 
 def bbc_eval() -> dict:
-    retriever = open_index(BBC_INDEX, BBC_CORPUS)
-    held = cited = removed_answered = none_answered = n_held = n_none = 0
+    from api.answer import Answerer
+
+    answerer = Answerer(open_index(BBC_INDEX, BBC_CORPUS))
+    rows = {"answerable": [], "removed": [], "unanswerable": []}
     for q in load_questions():
         if q["article"]:
-            n_held += 1
-            ans = retriever.ask(q["question"], k=K, generate=False)
-            held += int(ans.found)
-            cited += int(ans.found and any(ans.sources[s.source - 1].article.id == q["article"]
-                                           for s in ans.sentences))
-            removed_answered += int(ask_without(retriever, q["question"], q["article"]).found)
+            rows["answerable"].append((*judge(answerer, q["question"]), q["article"]))
+            rows["removed"].append((*judge(answerer, q["question"], q["article"]), q["article"]))
         else:
-            n_none += 1
-            none_answered += int(retriever.ask(q["question"], k=K, generate=False).found)
-    return {"answerable": n_held, "unanswerable": n_none, "answered": held / n_held,
-            "answered_and_cited": cited / n_held, "removed_answered": removed_answered / n_held,
-            "unanswerable_answered": none_answered / n_none}
+            rows["unanswerable"].append((*judge(answerer, q["question"]), None))
+    return {"rows": rows}
+
+
+def bbc_cited(article: str, chosen) -> bool:
+    return any(a == article for _, a in chosen)
 
 
 LATENCY_SCRIPT = """
@@ -203,27 +179,27 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from api.answer import threshold
 
-    print(f"answer model threshold {threshold():.3f}")
+    print(f"answer model threshold {threshold():.3f} (bold rows)")
+    t0 = threshold()
+    grid = sorted({0.05, 0.1, t0, 0.25, 0.35, 0.5})
     if not args.skip_squad:
         s = squad_eval(args.n)
-        print(f"\nSQuAD held-out fold: n={s['n']} questions over an index of {s['paragraphs']} held-out paragraphs "
-              f"(one article per paragraph)")
-        print("| figure | value | target |\n|---|---|---|")
-        print(f"| gold answer inside a cited answer of <= {MAX_CHARS} chars | {s['right']:.3f} | >= 0.85 |")
-        print(f"| answerable answered | {s['answered']:.3f} | >= 0.93 |")
-        print(f"| declined with own paragraph left out | {s['removed_declined']:.3f} | >= 0.85 |")
-        print(f"| declined, perturbed near-miss questions (n={s['perturbed_n']}) | {s['perturbed_declined']:.3f} "
-              f"| >= 0.80 |")
-        print(f"median answer length {s['median_answer_chars']:.0f} chars; median confidence "
-              + ", ".join(f"{k} {v:.3f}" for k, v in s["confidence_medians"].items()))
+        print(f"\nSQuAD held-out fold: n={s['n']} questions (seeded sample) over an index of {s['paragraphs']} "
+              f"held-out paragraphs (one article per paragraph); {s['perturbed_n']} perturbed questions")
+        print("| threshold | gold answer in a cited answer of <= 500 chars (>= 0.85) | answered (>= 0.93) | declined "
+              "with own paragraph left out (>= 0.85) | perturbed declined (>= 0.80) |\n|---|---|---|---|---|")
+        for t, *v in sweep(s["rows"], squad_right, grid):
+            print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
     if not args.skip_bbc:
         b = bbc_eval()
-        print(f"\nBBC (bench/ask_questions.jsonl: {b['answerable']} answerable, {b['unanswerable']} unanswerable)")
-        print("| figure | value | target |\n|---|---|---|")
-        print(f"| answerable answered and citing their article | {b['answered_and_cited']:.3f} | >= 0.90 |")
-        print(f"| answerable answered | {b['answered']:.3f} | |")
-        print(f"| article removed, answered anyway | {b['removed_answered']:.3f} | <= 0.15 |")
-        print(f"| unanswerable answered anyway | {b['unanswerable_answered']:.3f} | <= 0.15 |")
+        r = b["rows"]
+        print(f"\nBBC (bench/ask_questions.jsonl: {len(r['answerable'])} answerable, {len(r['unanswerable'])} "
+              "unanswerable; out-of-domain for the model)")
+        print("| threshold | answerable answered and citing their article (>= 0.90) | answerable answered | article "
+              "removed, answered anyway (<= 0.15) | unanswerable answered anyway (<= 0.15) |\n|---|---|---|---|---|")
+        for t, right, answered, removed_declined, none_declined in sweep(r, bbc_cited, grid):
+            print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | {right:.3f} | {answered:.3f} | "
+                  f"{1 - removed_declined:.3f} | {1 - none_declined:.3f} |")
     if args.latency:
         lat = latency(args.baseline, args.rounds)
         print(f"\n/ask latency over the BBC index (Retriever.ask in-process, {lat['this']['n']} questions, "
