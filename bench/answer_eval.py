@@ -58,6 +58,31 @@ def open_index(index: Path, corpus: Path):
     return Retriever(index)
 
 
+def heldout_index():
+    """(Retriever over the held-out paragraphs, one article each; [(question, answer, article id, paragraph,
+    SQuAD article)])."""
+    data = load_squad()
+    _, held = split_articles(data)
+    index = CACHE / "squad-heldout-index"
+    docs, qs = [], []
+    for art in held:
+        for pi, p in enumerate(art["paragraphs"]):
+            aid = f"{art['title']}#{pi}"
+            docs.append({"id": aid, "title": art["title"].replace("_", " "), "text": p["context"]})
+            for qa in p["qas"]:
+                a = qa["answers"][0]
+                if answer_start(p["context"], a) >= 0:
+                    qs.append((qa["question"], a["text"], aid, p["context"], art))
+    if not (index / "CURRENT").exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "squad-heldout.jsonl"
+            path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
+            open_index(index, path)
+    from api import Retriever
+
+    return Retriever(index), qs, len(docs)
+
+
 def judge(answerer, question: str, drop: str | None = None) -> tuple[float, list]:
     """(confidence, the sentences ask would cite when it answers), exactly as Answerer.ask computes them; with
     `drop`, as if that article were not indexed: its passages leave the ranking and the next ones move up."""
