@@ -32,8 +32,9 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# The answer model of `ask` (api/answer_model/), from SQuAD v1.1 train in ../shared (docs/ask.md; ~10-20 min on 2 cores)
+# The answer model of `ask` (api/answer_model/), from SQuAD v1.1 train in ../shared (docs/ask.md; 26 min on 2 shared cores from an empty vector cache)
 train-answer: install
+	$(BIN)/python -m pip install -q -e '.[train]'
 	PYTHONPATH=. $(BIN)/python training/train_answer.py
 
 clean:
