@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 INDEX ?= index
 PYTEST_ARGS ?=
 
-.PHONY: install index serve test test-fast bench clean
+.PHONY: install index serve test test-fast bench clean train-answer
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The answer model of `ask` (api/answer_model/), from SQuAD v1.1 train in ../shared (docs/ask.md; 26 min on 2 shared cores from an empty vector cache)
+train-answer: install
+	$(BIN)/python -m pip install -q -e '.[train]'
+	PYTHONPATH=. $(BIN)/python training/train_answer.py
 
 clean:
 	rm -rf $(VENV) $(INDEX)/CURRENT $(INDEX)/v[0-9]* $(INDEX)/.staging-* $(INDEX)/.lock

@@ -1,29 +1,29 @@
 """Ask: cited answers to questions, with honest abstention.
 
 Extractive mode (the default): the top passages of a hybrid search are split into sentences (exact character
-spans in the stored article text, never crossing a paragraph), each sentence is scored against the question by
+spans in the stored article text, never crossing a paragraph), and the trained answer model (api/answer_model.py,
+shipped in api/answer_model/, trained by `make train-answer` on SQuAD v1.1 train) scores each:
 
-    score = cosine(question, sentence)  +  LEX_WEIGHT * lexical overlap
+  * its sentence head gives P(this sentence answers the question), from the MiniLM cosine of question and sentence,
+    word and idf-weighted overlap with the sentence and its neighbours, and answer-type features (a "when"
+    question against a year the sentence holds and the question does not, "how many" against a number, "who" and
+    "where" against a name);
+  * its evidence head gives the confidence: P(the retrieved passages answer the question at all), from the best
+    sentences' probabilities and what the question names that no retrieved sentence holds.
 
-(lexical overlap = the share of the question's content words, lightly stemmed, that the sentence contains), and
-the best 1-3 sentences are returned in reading order (source order, then position in the article), each followed by
-a `[n]` marker naming its source in `sources`. A sentence whose embedding is within DEDUPE_COSINE of one already
-chosen is skipped, so repeats are not both returned.
-
-Confidence is a calibrated probability that the answer cites an article that answers the question: a logistic
-model over features of the best sentences (see `features`), fitted by `bench/calibrate_ask.py` on the project's own
-question set (bench/ask_questions.jsonl: 120 questions answered by one BBC news article, 80 the archive does not
-answer, and the 120 again with their article removed). How the threshold was chosen is documented at `THRESHOLD`
-and in docs/ask.md. Below it the response says no answer was found and still lists the closest passages.
+The best sentence, plus up to two runners-up that score nearly as well, are returned in reading order (source
+order, then position in the article), each followed by a `[n]` marker naming its source in `sources`; the
+sentences together stay within MAX_ANSWER_CHARS. A sentence whose embedding is within DEDUPE_COSINE of one already
+chosen is skipped, so repeats are not both returned. Below the model's threshold (its config.json; the rule that
+chose it is in docs/ask.md) the response says no answer was found and still lists the closest passages.
 
 Generative mode (only when EDSEARCH_LLM_URL is set): see api/llm.py. The answer is written by that model from the
 same numbered passages; citations to sources that were not given are removed and listed in `removed_citations`.
-Retrieval confidence gates both modes: below the threshold the model is not called at all.
+The answer model's confidence gates both modes: below the threshold the LLM is not called at all.
 """
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -34,31 +34,17 @@ import numpy as np
 from indexer.chunking import sentence_spans
 from indexer.store import Filters
 
-from . import keyword
-from .models import Answer, AnswerSentence, Hit
+from . import answer_model, keyword
+from .models import Answer, AnswerSentence, AnswerSpan, Hit
 from .retriever import QueryError, check_k, check_text
 
-# -- scoring --
-LEX_WEIGHT = 0.3           # weight of lexical overlap next to the cosine (bench/calibrate_ask.py compares values)
 DEDUPE_COSINE = 0.9        # two sentences this similar are one sentence said twice
 MAX_SENTENCES = 3
-KEEP_WITHIN = 0.08         # a further sentence is kept when its score is within this of the best one
+MAX_ANSWER_CHARS = 500     # a cited answer a reader takes in at a glance
+KEEP_WITHIN = 0.15         # a runner-up is kept when its probability is within this of the best one's ...
+KEEP_AT_LEAST = 0.5        # ... and at least this
 MIN_WORDS = 3              # shorter "sentences" (bylines, "Listen to this article") are not answers
 DEFAULT_K = 5
-
-# -- calibration: fitted by `.venv/bin/python bench/calibrate_ask.py` (its last lines, pasted here) --
-# Logistic regression over FEATURES on bench/ask_questions.jsonl over the BBC corpus; label: the answer cites the
-# article that answers the question. 5-fold cross-validated: log loss 0.456, ECE 0.071 (0.491 and 0.093 without
-# `missing`, the IDF-weighted share of question words that no retrieved sentence contains).
-FEATURES = ("best_cos", "best_lex", "missing")
-COEF = (6.4701, 1.8894, -5.4534)
-INTERCEPT = -4.2775
-# THRESHOLD: a policy chosen by a rule, not a fit: the highest threshold at which at least 90% of the answerable
-# questions are still answered and cited, cross-validated (bench/calibrate_ask.py prints it: 0.12; 0.14-0.16 with
-# other fold seeds). At 0.12: 0.908 of answerable questions answered and cited; answered anyway: 0.575 of them
-# with their article removed and 0.375 of the unanswerable ones (at the former 0.03: 0.925, 0.99 and 0.85). Seeds:
-# the CPTPP question scores 0.33, "capital of Peru" 0.000. See docs/ask.md.
-THRESHOLD = 0.12
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -74,62 +60,85 @@ class Candidate:
     char_end: int
     paragraph: int
     text: str
+    context: str = ""      # the sentence with its neighbours in the passage
     cos: float = 0.0
-    lex: float = 0.0
+    prob: float = 0.0      # the answer model's P(this sentence answers the question)
     vec: np.ndarray | None = None
+    feats: np.ndarray | None = None
 
     @property
     def score(self) -> float:
-        return self.cos + LEX_WEIGHT * self.lex
+        return self.prob
 
 
-def _stems(text: str) -> set[str]:
-    return {keyword._stem(w.lower()) for w in _WORD.findall(text)}
+def model() -> answer_model.AnswerModel:
+    """The shipped answer model (AnswerModelError when its files are missing or damaged)."""
+    return answer_model.get()
 
 
-def lexical_overlap(question_terms: list[str], sentence: str) -> float:
-    if not question_terms:
-        return 0.0
-    stems = _stems(sentence)
-    return sum(1 for t in question_terms if keyword._stem(t) in stems) / len(question_terms)
+def threshold() -> float:
+    return model().threshold
 
 
-# Words that name the archive's own voice in a question ("what did *the board recommend* on CPTPP?", "what do *we
-# think* of ..."): they ask who said it, not what about, and an editorial rarely names itself, so missing_share
-# leaves them out (with them the CPTPP question's share is 0.49; without, 0).
-VOICE_WORDS = frozenset("""board boards editorial editorials editor editors newspaper paper we our us
-say says said think thinks thought argue argues argued recommend recommends recommended recommendation
-recommendations view views position stance opinion opinions propose proposes proposed suggest suggests suggested
-urge urges urged""".split())
+def idf_of(reader):
+    """BM25's inverse document frequency of a word in this index (passages as documents)."""
+    def idf(term: str) -> float:
+        expr = keyword.fts_query(term)
+        df = reader.doc_freq(expr) if expr else 0
+        n = reader.manifest["counts"]["chunks"]
+        return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+    return idf
 
 
-def missing_share(question_terms: list[str], texts: list[str], idf) -> float:
-    """The share of the question's content words, weighted by `idf(word)`, that none of the texts contains: a
-    question about something the retrieved passages never name ("Peru", "2012") is likely not answered there.
-    VOICE_WORDS do not count."""
-    question_terms = [t for t in question_terms if t not in VOICE_WORDS]
-    if not question_terms:
-        return 0.0
-    present = set().union(*map(_stems, texts)) if texts else set()
-    weights = {t: idf(t) for t in question_terms}
-    total = sum(weights.values())
-    missing = sum(w for t, w in weights.items() if keyword._stem(t) not in present)
-    return missing / total if total > 0 else 0.0
+def passage_sentences(text: str, paras: list[tuple[int, int]], start: int, end: int):
+    """(char_start, char_end, paragraph, context) of each sentence of text[start:end], paragraph by paragraph;
+    the context is the sentence with its neighbours inside the passage."""
+    out = []
+    for pn, (ps, pe) in enumerate(paras, 1):
+        lo, hi = max(ps, start), min(pe, end)
+        if lo >= hi:
+            continue
+        spans = sentence_spans(text, lo, hi)
+        for j, (s, e) in enumerate(spans):
+            out.append((s, e, pn, text[spans[max(0, j - 1)][0]:spans[min(len(spans) - 1, j + 1)][1]]))
+    return out
 
 
-def features(ranked: list[Candidate], missing: float = 0.0) -> dict[str, float]:
-    """Confidence features from the candidates sorted best first (zeros where there are none) and the
-    question's `missing_share` over them."""
-    best = ranked[0] if ranked else None
-    return {"best_cos": best.cos if best else 0.0, "best_lex": best.lex if best else 0.0,
-            "second_cos": ranked[1].cos if len(ranked) > 1 else 0.0, "missing": missing if ranked else 1.0}
+def score_candidates(embedder, idf, question: str, cands: list[Candidate]):
+    """Score the candidates in place with the answer model; (Question, candidates best first)."""
+    q = answer_model.Question.of(question, idf)
+    if not cands:
+        return q, []
+    vecs = embedder.encode([question] + [c.text for c in cands])
+    qv, sv = vecs[0], vecs[1:]
+    feats, probs = model().score_sentences(q, qv, [c.text for c in cands], sv, [c.context for c in cands])
+    for c, v, f, p in zip(cands, sv, feats, probs):
+        c.vec, c.feats, c.cos, c.prob = v, f, float(v @ qv), float(p)
+    return q, sorted(cands, key=lambda c: -c.prob)
 
 
-def confidence(feats: dict[str, float], coef=None, intercept=None) -> float:
-    coef = COEF if coef is None else coef
-    intercept = INTERCEPT if intercept is None else intercept
-    z = intercept + sum(c * feats[name] for c, name in zip(coef, FEATURES))
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+def answer_spans(retriever, query: str, hits: list[Hit]) -> list[Hit]:
+    """Each hit with `answer_span`: the sentence of its passage the answer model scores best for the question."""
+    if not hits:
+        return hits
+    arts = retriever.reader.articles({h.article.id for h in hits}, with_text=True)
+    cands = []
+    for n, hit in enumerate(hits, 1):
+        art = arts.get(hit.article.id)
+        if art is None:
+            continue
+        text = art["text"]
+        for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
+                                               hit.citation.char_end):
+            if len(_WORD.findall(text[s:e])) >= MIN_WORDS:
+                cands.append(Candidate(n, hit.article.id, s, e, pn, text[s:e], ctx))
+    _, ranked = score_candidates(retriever.embedder, idf_of(retriever.reader), query, cands)
+    best: dict[int, Candidate] = {}
+    for c in ranked:
+        best.setdefault(c.source, c)
+    return [h.model_copy(update={"answer_span": AnswerSpan(char_start=c.char_start, char_end=c.char_end,
+                                                           text=c.text, score=round(c.prob, 4))})
+            if (c := best.get(n)) else h for n, h in enumerate(hits, 1)]
 
 
 def _paragraph_of(paragraphs: list[tuple[int, int]], offset: int) -> int:
@@ -161,24 +170,16 @@ class Answerer:
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a word in this index (passages as documents)."""
-        reader = self.retriever.reader
-        expr = keyword.fts_query(term)
-        df = reader.doc_freq(expr) if expr else 0
-        n = reader.manifest["counts"]["chunks"]
-        return math.log((n - df + 0.5) / (df + 0.5) + 1.0)
-
-    def missing(self, question: str, ranked: list[Candidate]) -> float:
-        """`missing_share` of the question over the candidate sentences, weighted by this index's idf."""
-        return missing_share(keyword.terms(question), [c.text for c in ranked], self.idf)
+        return idf_of(self.retriever.reader)(term)
 
     # -- retrieval and sentence scoring --
     def retrieve(self, question: str, k: int, filters: Filters | None, dates_from_query: bool = True):
         """The hybrid SearchResult the answer is drawn from (date words in the question become filters)."""
         return self.retriever.search(question, k=k, mode="hybrid", filters=filters,
-                                     dates_from_query=dates_from_query)
+                                     dates_from_query=dates_from_query, answer_spans=False)
 
-    def candidates(self, question: str, hits: list[Hit]) -> list[Candidate]:
-        """Sentences of the hits, scored against the question, best first."""
+    def candidates(self, question: str, hits: list[Hit]) -> tuple[answer_model.Question, list[Candidate]]:
+        """Sentences of the hits, scored by the answer model, best first."""
         reader = self.retriever.reader
         arts = reader.articles({h.article.id for h in hits}, with_text=True)
         cands: list[Candidate] = []
@@ -187,40 +188,41 @@ class Answerer:
             art = arts.get(hit.article.id)
             if art is None:
                 continue
-            text, paras = art["text"], art["paragraphs"]
-            cs, ce = hit.citation.char_start, hit.citation.char_end
-            for ps, pe in paras:
-                lo, hi = max(ps, cs), min(pe, ce)
-                if lo >= hi:
+            text = art["text"]
+            for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
+                                                   hit.citation.char_end):
+                sent = text[s:e]
+                if len(_WORD.findall(sent)) < MIN_WORDS or (hit.article.id, s, e) in seen:
                     continue
-                for s, e in sentence_spans(text, lo, hi):
-                    sent = text[s:e]
-                    if len(_WORD.findall(sent)) < MIN_WORDS or (hit.article.id, s, e) in seen:
-                        continue
-                    seen.add((hit.article.id, s, e))
-                    cands.append(Candidate(n, hit.article.id, s, e, _paragraph_of(paras, s), sent))
-        if not cands:
-            return []
-        vecs = self.retriever.embedder.encode([question] + [c.text for c in cands])
-        q, sv = vecs[0], vecs[1:]
-        cos = sv @ q
-        qterms = keyword.terms(question)
-        for c, v, cv in zip(cands, sv, cos):
-            c.vec, c.cos, c.lex = v, float(cv), lexical_overlap(qterms, c.text)
-        return sorted(cands, key=lambda c: -c.score)
+                seen.add((hit.article.id, s, e))
+                cands.append(Candidate(n, hit.article.id, s, e, pn, sent, ctx))
+        return score_candidates(self.retriever.embedder, self.idf, question, cands)
+
+    @staticmethod
+    def confidence(q: answer_model.Question, ranked: list[Candidate]) -> float:
+        """The evidence head's P(the candidates answer the question); 0 with no candidates."""
+        if not ranked:
+            return 0.0
+        return model().confidence(q, np.stack([c.feats for c in ranked]), np.array([c.prob for c in ranked]),
+                                  [c.text for c in ranked], [c.context for c in ranked])
 
     @staticmethod
     def select(ranked: list[Candidate]) -> list[Candidate]:
-        """The best sentence plus up to two close runners-up that do not repeat a chosen one; reading order."""
+        """The best sentence plus up to two close runners-up that do not repeat a chosen one and keep the answer
+        within MAX_ANSWER_CHARS; reading order."""
         if not ranked:
             return []
         chosen = [ranked[0]]
+        length = len(ranked[0].text)
         for c in ranked[1:]:
-            if len(chosen) >= MAX_SENTENCES or c.score < ranked[0].score - KEEP_WITHIN:
+            if len(chosen) >= MAX_SENTENCES or c.prob < max(KEEP_AT_LEAST, ranked[0].prob - KEEP_WITHIN):
                 break
+            if length + len(c.text) + 1 > MAX_ANSWER_CHARS:
+                continue
             if any(float(c.vec @ o.vec) > DEDUPE_COSINE or c.text.strip() == o.text.strip() for o in chosen):
                 continue
             chosen.append(c)
+            length += len(c.text) + 1
         return sorted(chosen, key=lambda c: (c.source, c.char_start))
 
     # -- the public entry points --
@@ -236,9 +238,8 @@ class Answerer:
         if hits is None:
             result = self.retrieve(question, k, filters, dates_from_query)
             hits, scored, self.applied_filters = result.hits, result.retrieval_query, result.applied_filters
-        ranked = self.candidates(scored, hits)
-        conf = confidence(features(ranked, self.missing(scored, ranked)))
-        return question, hits, ranked, conf
+        q, ranked = self.candidates(scored, hits)
+        return question, hits, ranked, self.confidence(q, ranked)
 
     def ask(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
             generate: bool | None = None, hits: list[Hit] | None = None, dates_from_query: bool = True) -> Answer:
@@ -247,7 +248,7 @@ class Answerer:
         t0 = time.perf_counter()
         question, hits, ranked, conf = self.prepare(question, k, filters, hits, dates_from_query)
         use_llm = self._use_llm(generate)
-        if conf < THRESHOLD or not ranked:
+        if conf < threshold() or not ranked:
             ans = self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
         elif use_llm:
             from .llm import build_messages
@@ -268,9 +269,9 @@ class Answerer:
         question, hits, ranked, conf = self.prepare(question, k, filters, dates_from_query=dates_from_query)
         applied = self.applied_filters
         use_llm = self._use_llm(generate)
-        if conf < THRESHOLD or not ranked or not use_llm:
+        if conf < threshold() or not ranked or not use_llm:
             ans = (self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
-                   if conf < THRESHOLD or not ranked else self._extractive(question, hits, ranked, conf))
+                   if conf < threshold() or not ranked else self._extractive(question, hits, ranked, conf))
             ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
             ans.applied_filters = applied
 
@@ -362,7 +363,7 @@ class Answerer:
         return Answer(question=question, found=False, answer=None, confidence=round(conf, 4), sentences=[],
                       sources=hits, mode=mode,
                       message=f"No answer was found in the archive (confidence {conf:.2f} is below the "
-                              f"threshold {THRESHOLD:.2f}); {where}.")
+                              f"threshold {threshold():.2f}); {where}.")
 
 
 def ask(retriever, question: str, k: int = DEFAULT_K, filters: Filters | None = None,

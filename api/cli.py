@@ -57,6 +57,9 @@ def _print_hits(result) -> None:
         print(f"[{hit.rank}] {hit.article.title}  (score {hit.score:.4f}; dense #{hit.ranks.dense or '-'}, "
               f"keyword #{hit.ranks.keyword or '-'})")
         print(textwrap.indent(textwrap.fill(hit.text.replace("\n\n", " ¶ "), 100), "    "))
+        if hit.answer_span:
+            print(textwrap.indent(textwrap.fill(f"answer ({hit.answer_span.score:.0%}): {hit.answer_span.text}",
+                                                100), "    > "))
         print(f"    — {hit.citation.label}; characters {hit.citation.char_start}–{hit.citation.char_end} "
               f"of article {hit.article.id}")
         if hit.citation.link:
@@ -294,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexer.ray_engine import RayUnavailable
     from indexer.store import IndexStoreError
 
+    from .answer_model import AnswerModelError
     from .llm import LLMError
     from .retriever import QueryError
 
@@ -304,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.func(args, settings)
-    except (IndexStoreError, QueryError, ModelError, ValueError, LLMError, RayUnavailable) as exc:
+    except (IndexStoreError, QueryError, ModelError, ValueError, LLMError, RayUnavailable, AnswerModelError) as exc:
         print(f"edsearch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

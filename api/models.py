@@ -31,6 +31,13 @@ class Ranks(BaseModel):
     keyword: int | None = Field(None, description="1-based rank in the keyword (BM25) list; null if absent")
 
 
+class AnswerSpan(BaseModel):
+    char_start: int = Field(description="Offset of the sentence in the article's stored text")
+    char_end: int = Field(description="End offset (exclusive); article.text[char_start:char_end] is the sentence")
+    text: str = Field(description="The sentence, exactly as in the stored article text")
+    score: float = Field(description="The answer model's probability that this sentence answers the question")
+
+
 class Hit(BaseModel):
     rank: int
     score: float = Field(description="Fused score (RRF for hybrid, cosine for dense, BM25 for keyword)")
@@ -46,6 +53,9 @@ class Hit(BaseModel):
                                        description="Other article ids with near-identical text (republished, "
                                                    "syndicated or corrected versions; docs/near-duplicates.md), "
                                                    "collapsed into this hit")
+    answer_span: AnswerSpan | None = Field(None, description="For a question (ends with '?' or starts with a "
+                                           "wh-word or auxiliary): the passage's sentence that best answers it; "
+                                           "null for other queries")
 
 
 class AppliedFilter(BaseModel):

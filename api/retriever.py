@@ -19,6 +19,7 @@ from indexer.embedding import query_embedder_for
 from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelMismatch
 
 from . import citations, keyword, timeparse
+from .answer_model import is_question
 from .fusion import RRF_K, rrf
 from .models import (AppliedFilter, ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult, Timeline,
                      TimelineBucket)
@@ -164,8 +165,12 @@ class Retriever:
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None,
                per_article: int | None = 2, recency_half_life_days: float | None = None,
-               rrf_k: int = RRF_K, sort: str = "relevance", dates_from_query: bool = True) -> SearchResult:
+               rrf_k: int = RRF_K, sort: str = "relevance", dates_from_query: bool = True,
+               answer_spans: bool = True) -> SearchResult:
         """Ranked passages with citations. Raises QueryError for invalid input.
+
+        For a question (api.answer_model.is_question) each hit carries the `answer_span` the answer model picks,
+        unless `answer_spans` is False.
 
         `sort="date"` lists the same k passages newest first (undated last) instead of best first;
         `dates_from_query` turns date words in the query ("in 2021", "since March 2023") into from/to filters."""
@@ -197,6 +202,10 @@ class Retriever:
             hits.sort(key=lambda h: h.article.published or "", reverse=True)
             for rank, hit in enumerate(hits, 1):
                 hit.rank = rank
+        if answer_spans and hits and is_question(query):
+            from .answer import answer_spans as spans      # api.answer imports this module
+
+            hits = spans(self, searched, hits)
         return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
                             took_ms=round((time.perf_counter() - t0) * 1000, 2), applied_filters=applied,
                             retrieval_query=searched, sort=sort)
@@ -213,7 +222,7 @@ class Retriever:
         if interval not in (None, *INTERVALS):
             raise QueryError(f"unknown interval {interval!r}; use month or year (or leave it out)")
         result = self.search(query, k=check_k(limit), mode="hybrid", filters=filters, per_article=1,
-                             dates_from_query=dates_from_query)
+                             dates_from_query=dates_from_query, answer_spans=False)
         hits = [h for h in result.hits if h.ranks.keyword is not None]
         dates = sorted(dt.date.fromisoformat(h.article.published) for h in hits if h.article.published)
         if interval is None:

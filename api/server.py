@@ -21,6 +21,7 @@ from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult, Timeline
 from .retriever import MAX_K, TIMELINE_LIMIT, ArticleNotFound, QueryError, Retriever
 from .answer import Answerer, sse
+from .answer_model import AnswerModelError
 from .llm import LLMError
 from . import web
 
@@ -229,6 +230,10 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
     @app.exception_handler(LLMError)
     async def llm_error(_: Request, exc: LLMError):
         return _error(502, "llm_unavailable", str(exc))
+
+    @app.exception_handler(AnswerModelError)
+    async def answer_model_error(_: Request, exc: AnswerModelError):
+        return _error(503, "answer_model_unavailable", str(exc))
 
     @app.exception_handler(ArticleNotFound)
     async def not_found(_: Request, exc: ArticleNotFound):

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from api.answer import DEFAULT_K, THRESHOLD, Answerer  # noqa: E402
+from api.answer import DEFAULT_K, Answerer, threshold  # noqa: E402
 from api.evaluation import load_beir  # noqa: E402
-from bench.calibrate_ask import open_index  # noqa: E402
+from bench.answer_eval import open_index  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         chosen = answerer.select(ranked)
         cited = {hits[c.source - 1].article.id for c in chosen}
         ok = bool(cited & rels)
-        answered = conf >= THRESHOLD and bool(chosen)
+        answered = conf >= threshold() and bool(chosen)
         n += 1
         hit_any += ok
         if answered:
@@ -58,14 +58,14 @@ def main(argv=None) -> int:
             hit += ok
             hit_answered += ok
     secs = time.perf_counter() - t0
-    out = {"dataset": args.data, "split": args.split, "queries": n, "k": args.k, "threshold": THRESHOLD,
+    out = {"dataset": args.data, "split": args.split, "queries": n, "k": args.k, "threshold": threshold(),
            "cited_relevant_rate": hit / n, "found_rate": found / n,
            "cited_relevant_rate_answered": hit_answered / found if found else None,
            "cited_relevant_rate_no_abstention": hit_any / n, "seconds_per_query": secs / n}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"SciFact {args.split}: {n} queries, k={args.k}, threshold {THRESHOLD}")
+        print(f"SciFact {args.split}: {n} queries, k={args.k}, threshold {threshold()}")
         print(f"  cited sources include a relevant document: {hit / n:.3f} of all queries "
               f"(declined count as misses)")
         print(f"  ... of answered queries:                 {out['cited_relevant_rate_answered'] or 0:.3f}")

@@ -156,12 +156,14 @@
 
   /* ---------- rendering ---------- */
   // Highlight spans are Python offsets (code points): slice code point arrays, not UTF-16 strings.
-  function renderPassage(text, spans, cited) {
+  // `answer`: [start, end) of the sentence the answer model picks for a question (marked as <mark class="answer">).
+  function renderPassage(text, spans, cited, answer) {
     var chars = Array.from(text);
     var cuts = [0, chars.length];
     var all = [];
     (spans || []).forEach(function (s) { all.push({ s: s[0], e: s[1], kind: "term" }); });
     (cited || []).forEach(function (s) { all.push({ s: s[0], e: s[1], kind: "cited" }); });
+    if (answer) all.push({ s: answer[0], e: answer[1], kind: "answer" });
     all.forEach(function (sp) {
       sp.s = Math.max(0, Math.min(chars.length, sp.s)); sp.e = Math.max(sp.s, Math.min(chars.length, sp.e));
       cuts.push(sp.s, sp.e);
@@ -174,9 +176,14 @@
       var piece = chars.slice(a, b).join("");
       var term = all.some(function (sp) { return sp.kind === "term" && sp.s <= a && sp.e >= b; });
       var inCited = all.some(function (sp) { return sp.kind === "cited" && sp.s <= a && sp.e >= b; });
+      var inAnswer = all.some(function (sp) { return sp.kind === "answer" && sp.s <= a && sp.e >= b; });
       var node = term ? el("mark", { text: piece }) : document.createTextNode(piece);
-      if (inCited) {            // one span per run of cited text, the matching terms marked inside it
-        if (!wrapper) { wrapper = el("span", { className: "cited-sentence" }); out.appendChild(wrapper); }
+      if (inCited || inAnswer) {  // one wrapper per run of cited (or answering) text, matching terms marked inside
+        if (!wrapper) {
+          wrapper = inCited ? el("span", { className: "cited-sentence" })
+                            : el("mark", { className: "answer", title: "the sentence that best answers the question" });
+          out.appendChild(wrapper);
+        }
         wrapper.appendChild(node);
       } else {
         wrapper = null;
@@ -238,7 +245,9 @@
       if (i) metaEl.appendChild(document.createTextNode(" \u00b7 "));
       metaEl.appendChild(el("span", { className: i === meta.length - 1 && paras && paras.length ? "para-ref" : "", text: m }));
     });
-    var passage = renderPassage(hit.text, hit.highlights, opts.cited);
+    var span = hit.answer_span, start = hit.citation.char_start;
+    var answer = !opts.cited && span ? [span.char_start - start, span.char_end - start] : null;
+    var passage = renderPassage(hit.text, hit.highlights, opts.cited, answer);
     var copyBtn = el("button", { type: "button", className: "copy-citation", text: "Copy citation",
                                  "aria-label": "Copy citation: " + hit.citation.label });
     var citationLine = el("p", { className: "citation-label", text: hit.citation.label });

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from api import QueryError
-from api.answer import THRESHOLD, Answerer, Candidate, confidence, features, lexical_overlap, missing_share
+from api.answer import Answerer, Candidate, threshold
 from tests.conftest import CPTPP_QUESTION, CPTPP_SENTENCE
 
 
@@ -17,7 +17,7 @@ def cptpp(retriever):
 def test_cptpp_answer_cites_paragraph_14(retriever, cptpp):
     ans = cptpp
     assert ans.found and ans.mode == "extractive"
-    assert THRESHOLD <= ans.confidence <= 1
+    assert threshold() <= ans.confidence <= 1
     assert 1 <= len(ans.sentences) <= 3
     assert CPTPP_SENTENCE in ans.answer
     [s] = [s for s in ans.sentences if s.text.startswith(CPTPP_SENTENCE)]
@@ -42,7 +42,7 @@ def test_answer_sentences_in_reading_order_and_distinct(cptpp):
 def test_off_topic_question_is_declined_with_closest_passages(retriever):
     ans = retriever.ask("what is the capital of Peru?")
     assert not ans.found and ans.answer is None and ans.sentences == []
-    assert ans.confidence < THRESHOLD
+    assert ans.confidence < threshold()
     assert ans.sources, "the closest passages are still listed"
     assert "no answer was found in the archive" in ans.message.lower()
 
@@ -60,41 +60,29 @@ def test_bad_k_and_generate_without_llm(retriever):
         retriever.ask(CPTPP_QUESTION, generate=True)
 
 
-def _cand(source, start, cos, vec, text):
-    return Candidate(source, "a", start, start + 10, 1, text, cos=cos, lex=0.0, vec=np.asarray(vec, np.float32))
+def _cand(source, start, prob, vec, text):
+    return Candidate(source, "a", start, start + 10, 1, text, prob=prob, vec=np.asarray(vec, np.float32))
 
 
 def test_select_drops_repeats_and_weak_runners_up():
     v = np.array([1.0, 0.0]); w = np.array([0.0, 1.0])
-    ranked = [_cand(2, 50, 0.80, v, "a said"), _cand(1, 10, 0.79, v, "a said again"),
-              _cand(1, 90, 0.78, w, "b said"), _cand(3, 0, 0.40, w / 1.0, "weak")]
+    ranked = [_cand(2, 50, 0.90, v, "a said"), _cand(1, 10, 0.89, v, "a said again"),
+              _cand(1, 90, 0.85, w, "b said"), _cand(3, 0, 0.40, w / 1.0, "weak")]
     chosen = Answerer.select(ranked)
     assert [c.text for c in chosen] == ["b said", "a said"]           # repeat dropped, weak one dropped, source order
 
 
-def test_confidence_is_a_probability_and_monotone():
-    lo = confidence(features([_cand(1, 0, 0.1, [1, 0], "x"), _cand(1, 20, 0.1, [0, 1], "y")]))
-    hi = confidence(features([_cand(1, 0, 0.9, [1, 0], "x"), _cand(1, 20, 0.9, [0, 1], "y")]))
-    assert 0 <= lo < hi <= 1
-    assert confidence(features([])) < THRESHOLD
+def test_select_keeps_the_answer_within_500_characters():
+    v, w, u = np.eye(3)
+    ranked = [_cand(1, 0, 0.9, v, "x" * 300), _cand(1, 400, 0.89, w, "y" * 250), _cand(1, 800, 0.88, u, "short one")]
+    assert [c.text for c in Answerer.select(ranked)] == ["x" * 300, "short one"]
 
 
-def test_lexical_overlap_stems_words():
-    assert lexical_overlap(["recommended", "cptpp"], "The board recommends the CPTPP.") == 1.0
-    assert lexical_overlap([], "anything") == 0.0
-
-
-def test_missing_share_weighs_absent_words_by_idf_and_ignores_the_archives_voice():
-    idf = {"peru": 9.0, "capital": 1.0, "cptpp": 5.0}.get
-    assert missing_share(["capital", "peru"], ["The capital city grew."], idf) == pytest.approx(0.9)
-    assert missing_share(["board", "recommend", "cptpp"], ["Join the CPTPP."], idf) == 0.0   # whose words, not what
-    assert missing_share([], ["anything"], idf) == 0.0
-
-
-def test_a_topic_the_archive_never_names_lowers_confidence(retriever):
-    """Same form as the CPTPP question; the seeds never mention Brexit: the retrieved sentences lack the word."""
+def test_a_topic_the_archive_never_names_is_declined(retriever):
+    """Same form as the CPTPP question; the seeds never mention Brexit."""
     answerer = Answerer(retriever)
     *_, named = answerer.prepare(CPTPP_QUESTION)
     *_, unnamed = answerer.prepare("what did the board recommend on Brexit?")
-    assert named >= THRESHOLD > unnamed
+    assert named >= threshold() > unnamed
+    assert not retriever.ask("what did the board recommend on Brexit?").found
     assert answerer.idf("brexit") > answerer.idf("cptpp") > 0

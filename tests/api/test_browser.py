@@ -90,12 +90,21 @@ def test_search_shows_the_cptpp_passage_first(page, live_server):
     assert first.locator(".headline").inner_text().endswith("Canberra and Tokyo can do better")
     meta = first.locator(".meta").inner_text()
     assert "EAF Editorial Board" in meta and "para" in meta
-    marks = first.locator(".passage mark").all_inner_texts()
+    marks = first.locator(".passage mark:not(.answer)").all_inner_texts()
     assert marks and all(m.lower() == "cptpp" for m in marks)
+    # a question: each passage marks the sentence the answer model picks, the one /search names in answer_span
+    answer = first.locator(".passage mark.answer")
+    assert answer.count() == 1 and answer.inner_text().strip() in first.locator(".passage").inner_text()
+    assert len(answer.inner_text()) > 20
     assert "passage" in page.locator("#status").inner_text()
     query = parse_qs(urlparse(page.url).query)
     assert query["q"] == [CPTPP_QUESTION] and "mode" not in query
     _shot(page, "search")
+
+
+def test_keyword_search_marks_no_answer_sentence(page, live_server):
+    cards = _search(page, live_server, "CPTPP accession")
+    assert cards.count() >= 1 and page.locator(".passage mark.answer").count() == 0
 
 
 def test_ask_shows_the_cited_answer(page, live_server):

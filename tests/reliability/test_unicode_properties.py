@@ -132,6 +132,10 @@ def test_hit_and_answer_offsets_quote_the_stored_text_exactly(hostile_index, que
         for h in hit.highlights:
             lo, hi = (h.start, h.end) if hasattr(h, "start") else (h[0], h[1])
             assert 0 <= lo < hi <= len(hit.text)
+        if hit.answer_span is not None:         # a question: the sentence the answer model picks, quoted exactly
+            a = hit.answer_span
+            assert art["text"][a.char_start:a.char_end] == a.text
+            assert c.char_start <= a.char_start < a.char_end <= c.char_end
     answer = Answerer(retriever).ask(query, k=5, generate=False)
     for sent in answer.sentences if answer.found else []:
         hit = answer.sources[sent.source - 1]

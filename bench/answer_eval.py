@@ -1,0 +1,240 @@
+"""Every figure of the answer model (api/answer_model.py) through `Retriever.ask`, as a user meets it.
+
+SQuAD held-out fold (the 10% of articles training/train_answer.py never trains on): each held-out paragraph is
+written as one article (id "<title>#<n>", its article's title) to a temporary JSONL and indexed with the
+project's own build_index. For a seeded sample of held-out questions (--n):
+  * answerable: asked over the whole index. "right": found, and the answer's sentences (together at most 500
+    characters) hold the gold answer string; "answered": found at all.
+  * removed: the same question with its own paragraph left out (the rest of its article stays in): the next
+    passages of the ranking move up, as if the paragraph were not indexed. Declined is right.
+  * perturbed: the question with a year, number or name swapped for one its paragraph does not state
+    (training/train_answer.py's `perturb`: another year, another party of the same article). Declined is right.
+
+BBC (bench/ask_questions.jsonl over ../shared/corpora/bbc-news/bbc.jsonl): answerable questions answered and
+citing their article; unanswerable ones and answerable ones with their article removed answered anyway.
+
+Latency (--latency): /ask p50 over the BBC index of this checkout and of --baseline (today's main), one after
+the other in one run, each in a fresh subprocess, Retriever.ask in-process over the same questions.
+
+    PYTHONPATH=. python bench/answer_eval.py [--n 300] [--skip-bbc] [--latency --baseline /work/baseline]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from training.train_answer import SEED, answer_start, load_squad, perturb, split_articles  # noqa: E402
+
+CACHE = Path("~/.cache/edsearch/answer-eval").expanduser()
+BBC_CORPUS = ROOT.parent / "shared" / "corpora" / "bbc-news" / "bbc.jsonl"
+if not BBC_CORPUS.exists():
+    BBC_CORPUS = Path("/work/shared/corpora/bbc-news/bbc.jsonl")
+BBC_INDEX = CACHE / "bbc-index"
+QUESTIONS = ROOT / "bench" / "ask_questions.jsonl"
+K = 5
+MAX_CHARS = 500
+
+
+def open_index(index: Path, corpus: Path):
+    from api import Retriever
+    from indexer import build_index
+
+    if not (index / "CURRENT").exists():
+        print(f"building {index} from {corpus} ...", file=sys.stderr)
+        print(build_index([corpus], index, progress=False).describe(), file=sys.stderr)
+    return Retriever(index)
+
+
+def heldout_index():
+    """(Retriever over the held-out paragraphs, one article each; [(question, answer, article id, paragraph,
+    SQuAD article)])."""
+    data = load_squad()
+    _, held = split_articles(data)
+    index = CACHE / "squad-heldout-index"
+    docs, qs = [], []
+    for art in held:
+        for pi, p in enumerate(art["paragraphs"]):
+            aid = f"{art['title']}#{pi}"
+            docs.append({"id": aid, "title": art["title"].replace("_", " "), "text": p["context"]})
+            for qa in p["qas"]:
+                a = qa["answers"][0]
+                if answer_start(p["context"], a) >= 0:
+                    qs.append((qa["question"], a["text"], aid, p["context"], art))
+    if not (index / "CURRENT").exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "squad-heldout.jsonl"
+            path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
+            open_index(index, path)
+    from api import Retriever
+
+    return Retriever(index), qs, len(docs)
+
+
+def judge(answerer, question: str, drop: str | None = None) -> tuple[float, list]:
+    """(confidence, the sentences ask would cite when it answers), exactly as Answerer.ask computes them; with
+    `drop`, as if that article were not indexed: its passages leave the ranking and the next ones move up."""
+    hits = None
+    if drop is not None:
+        ranked = answerer.retriever.search(question, k=K + 3, answer_spans=False).hits
+        hits = [h.model_copy(update={"rank": n})
+                for n, h in enumerate((h for h in ranked if h.article.id != drop), 1)][:K]
+    _, hits, ranked, conf = answerer.prepare(question, K, hits=hits)
+    chosen = answerer.select(ranked)
+    return conf, [(c.text, hits[c.source - 1].article.id) for c in chosen]
+
+
+def sweep(rows: dict[str, list], right, thresholds) -> list[tuple]:
+    """Per threshold: answerable right, answerable answered, and the other conditions' shares declined."""
+    out = []
+    for t in thresholds:
+        ans = rows["answerable"]
+        out.append((t, np.mean([conf >= t and bool(ch) and right(extra, ch) for conf, ch, extra in ans]),
+                    np.mean([conf >= t and bool(ch) for conf, ch, _ in ans]),
+                    *(np.mean([not (conf >= t and bool(ch)) for conf, ch, _ in rows[c]]) for c in rows
+                      if c != "answerable")))
+    return out
+
+
+def squad_eval(n: int) -> dict:
+    from api.answer import Answerer
+
+    retriever, qs, n_docs = heldout_index()
+    answerer = Answerer(retriever)
+    rng = random.Random(SEED)
+    sample = rng.sample(qs, min(n, len(qs)))
+    rows = {"answerable": [], "removed": [], "perturbed": []}
+    t0 = time.perf_counter()
+    for i, (q, gold, aid, context, art) in enumerate(sample):
+        rows["answerable"].append((*judge(answerer, q), gold))
+        rows["removed"].append((*judge(answerer, q, aid), gold))
+        caps = sorted({w for p in art["paragraphs"] for w in _caps(p["context"])})
+        pq = perturb(q, context, caps, rng)
+        if pq:
+            rows["perturbed"].append((*judge(answerer, pq), gold))
+        if i % 50 == 0:
+            print(f"  {i}/{len(sample)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    return {"n": len(sample), "paragraphs": n_docs, "perturbed_n": len(rows["perturbed"]), "rows": rows}
+
+
+def squad_right(gold: str, chosen) -> bool:
+    text = " ".join(t for t, _ in chosen)
+    return len(text) <= MAX_CHARS and gold.lower() in text.lower()
+
+
+def _caps(text: str):
+    from training.train_answer import _CAPSEQ
+
+    return [m.group(1) for m in _CAPSEQ.finditer(text)]
+
+
+def load_questions(path: Path = QUESTIONS) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def bbc_eval() -> dict:
+    from api.answer import Answerer
+
+    answerer = Answerer(open_index(BBC_INDEX, BBC_CORPUS))
+    rows = {"answerable": [], "removed": [], "unanswerable": []}
+    for q in load_questions():
+        if q["article"]:
+            rows["answerable"].append((*judge(answerer, q["question"]), q["article"]))
+            rows["removed"].append((*judge(answerer, q["question"], q["article"]), q["article"]))
+        else:
+            rows["unanswerable"].append((*judge(answerer, q["question"]), None))
+    return {"rows": rows}
+
+
+def bbc_cited(article: str, chosen) -> bool:
+    return any(a == article for _, a in chosen)
+
+
+LATENCY_SCRIPT = """
+import json, sys, time, numpy as np
+sys.path.insert(0, sys.argv[1])
+from api import Retriever
+r = Retriever(sys.argv[2])
+qs = json.loads(sys.argv[3])
+for q in qs[:5]:
+    r.ask(q, k=5, generate=False)
+times = []
+for q in qs:
+    t = time.perf_counter(); r.ask(q, k=5, generate=False); times.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)), "n": len(qs)}))
+"""
+
+
+def latency(baseline: Path, rounds: int) -> dict:
+    open_index(BBC_INDEX, BBC_CORPUS)
+    qs = [q["question"] for q in load_questions()][:100]
+    out = {}
+    for _ in range(rounds):           # interleaved, so a busy neighbour on the cores weighs on both alike
+        for name, root in (("baseline", baseline), ("this", ROOT)):
+            env = {**os.environ, "PYTHONPATH": str(root)}
+            res = subprocess.run([sys.executable, "-c", LATENCY_SCRIPT, str(root), str(BBC_INDEX), json.dumps(qs)],
+                                 env=env, capture_output=True, text=True, check=True, cwd=root)
+            out.setdefault(name, []).append(json.loads(res.stdout.strip().splitlines()[-1]))
+    return {name: {"p50": float(np.median([r["p50"] for r in runs])),
+                   "p95": float(np.median([r["p95"] for r in runs])), "n": runs[0]["n"], "rounds": len(runs)}
+            for name, runs in out.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=300, help="held-out SQuAD questions sampled (seeded)")
+    ap.add_argument("--skip-squad", action="store_true")
+    ap.add_argument("--skip-bbc", action="store_true")
+    ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--baseline", type=Path, default=Path("/work/baseline"))
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args(argv)
+    from api.answer import threshold
+
+    print(f"answer model threshold {threshold():.3f} (bold rows)")
+    t0 = threshold()
+    grid = sorted({0.05, 0.1, t0, 0.25, 0.35, 0.5})
+    if not args.skip_squad:
+        s = squad_eval(args.n)
+        print(f"\nSQuAD held-out fold: n={s['n']} questions (seeded sample) over an index of {s['paragraphs']} "
+              f"held-out paragraphs (one article per paragraph); {s['perturbed_n']} perturbed questions")
+        print("| threshold | gold answer in a cited answer of <= 500 chars (>= 0.85) | answered (>= 0.93) | declined "
+              "with own paragraph left out (>= 0.85) | perturbed declined (>= 0.80) |\n|---|---|---|---|---|")
+        for t, *v in sweep(s["rows"], squad_right, grid):
+            print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+    if not args.skip_bbc:
+        b = bbc_eval()
+        r = b["rows"]
+        print(f"\nBBC (bench/ask_questions.jsonl: {len(r['answerable'])} answerable, {len(r['unanswerable'])} "
+              "unanswerable; out-of-domain for the model)")
+        print("| threshold | answerable answered and citing their article (>= 0.90) | answerable answered | article "
+              "removed, answered anyway (<= 0.15) | unanswerable answered anyway (<= 0.15) |\n|---|---|---|---|---|")
+        for t, right, answered, removed_declined, none_declined in sweep(r, bbc_cited, grid):
+            print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | {right:.3f} | {answered:.3f} | "
+                  f"{1 - removed_declined:.3f} | {1 - none_declined:.3f} |")
+    if args.latency:
+        lat = latency(args.baseline, args.rounds)
+        print(f"\n/ask latency over the BBC index (Retriever.ask in-process, {lat['this']['n']} questions, "
+              f"median of {lat['this']['rounds']} interleaved rounds)")
+        print("| checkout | p50 ms | p95 ms |\n|---|---|---|")
+        for name in ("baseline", "this"):
+            print(f"| {name} | {lat[name]['p50']:.1f} | {lat[name]['p95']:.1f} |")
+        print(f"ratio p50 this/baseline: {lat['this']['p50'] / lat['baseline']['p50']:.2f} (target <= 2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The shipped answer model: loads offline, ranks an answer above a distractor, declines a near miss, marks the
+answering sentence in search hits, and a missing or damaged artifact is a clear error."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from api import answer_model as M
+from api.answer import Answerer, threshold
+from tests.conftest import CPTPP_QUESTION, CPTPP_SENTENCE
+
+
+def _scores(embedder, question, sentences):
+    q = M.Question.of(question, lambda t: 5.0)
+    vecs = embedder.encode([question] + sentences)
+    _, probs = M.load().score_sentences(q, vecs[0], sentences, vecs[1:], sentences)
+    return probs
+
+
+def test_artifact_loads_offline_and_is_small():
+    model = M.load()
+    assert 0 < model.threshold < 1
+    size = sum(f.stat().st_size for f in M.ARTIFACT_DIR.iterdir() if f.is_file())
+    assert size < 50 * 1024 * 1024
+    assert (M.ARTIFACT_DIR / "MODEL_CARD.md").exists()
+
+
+@pytest.mark.parametrize("question, answer, distractor", [
+    ("When did the Berlin Wall fall?",
+     "The Berlin Wall fell on 9 November 1989, after weeks of protest in East Germany.",
+     "The Berlin Wall divided the city and became a symbol of the Cold War."),
+    ("How many people live in Lagos?",
+     "Lagos is home to roughly 15 million people, making it the largest city in Nigeria.",
+     "Lagos is a major port and the commercial centre of Nigeria."),
+    ("Who designed the Sydney Opera House?",
+     "The Sydney Opera House was designed by the Danish architect Jorn Utzon.",
+     "The Sydney Opera House is one of the most famous buildings of the twentieth century."),
+])
+def test_answer_sentence_scores_above_its_distractor(embedder, question, answer, distractor):
+    p_answer, p_distractor = _scores(embedder, question, [answer, distractor])
+    assert p_answer > p_distractor
+
+
+@pytest.mark.parametrize("stated, near, answer", [
+    ("Who beat United in the cup final?", "Who beat Arsenal in the cup final?", "Rovers beat United"),
+    ("How much did the central bank lift interest rates?",
+     "How much did the central bank lift interest rates in 1998?", "by a quarter point"),
+    ("How many jobs would the harbour works create?", "How many jobs would the airport works create?",
+     "two hundred jobs"),
+])
+def test_near_miss_is_declined_and_the_fact_it_states_is_answered(news, stated, near, answer):
+    """The archive states one fact; asked the same of another party, year or place, it declines. (Not all near
+    misses are caught: docs/ask.md lists ones still answered.)"""
+    got = news.ask(stated)
+    assert got.found and answer in got.answer
+    missed = news.ask(near)
+    assert not missed.found and missed.confidence < threshold() <= got.confidence
+    assert missed.sources, "the closest passages are still listed"
+
+
+def test_search_marks_the_answering_sentence_with_exact_offsets(retriever):
+    res = retriever.search(CPTPP_QUESTION, k=5)
+    assert res.hits and all(h.answer_span is not None for h in res.hits)
+    for h in res.hits:
+        span = h.answer_span
+        text = retriever.article(h.article.id).text
+        assert text[span.char_start:span.char_end] == span.text
+        assert h.citation.char_start <= span.char_start < span.char_end <= h.citation.char_end
+        assert 0 <= span.score <= 1
+    assert any(h.answer_span.text.startswith(CPTPP_SENTENCE) for h in res.hits)
+
+
+def test_keyword_queries_carry_no_answer_span(retriever):
+    res = retriever.search("CPTPP accession process", k=5)
+    assert res.hits and all(h.answer_span is None for h in res.hits)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("what did the board recommend on CPTPP?", True), ("CPTPP accession", False), ("Is Japan in the CPTPP", True),
+    ("trade deal?", True), ("who", True), ("Japan trade", False), ("howdy partner", False)])
+def test_is_question(query, expected):
+    assert M.is_question(query) is expected
+
+
+def test_missing_artifact_is_a_clear_error(tmp_path):
+    with pytest.raises(M.AnswerModelError, match="missing.*make train-answer"):
+        M.load(tmp_path)
+
+
+def _copy(tmp_path):
+    dest = tmp_path / "model"
+    shutil.copytree(M.ARTIFACT_DIR, dest)
+    return dest
+
+
+def test_damaged_weights_are_a_clear_error(tmp_path):
+    dest = _copy(tmp_path)
+    raw = (dest / "weights.npz").read_bytes()
+    (dest / "weights.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(M.AnswerModelError, match="damaged.*make train-answer"):
+        M.load(dest)
+    (dest / "weights.npz").unlink()
+    with pytest.raises(M.AnswerModelError, match="missing"):
+        M.load(dest)
+
+
+def test_weights_of_the_wrong_shape_or_features_are_a_clear_error(tmp_path):
+    dest = _copy(tmp_path)
+    with np.load(dest / "weights.npz") as a:
+        arrays = dict(a)
+    arrays["sentence.w0"] = arrays["sentence.w0"][:-1]
+    np.savez(dest / "weights.npz", **arrays)
+    with pytest.raises(M.AnswerModelError, match="damaged"):
+        M.load(dest)
+    dest = _copy(tmp_path / "again")
+    cfg = json.loads((dest / "config.json").read_text())
+    cfg["sentence_features"] = cfg["sentence_features"][:-1]
+    (dest / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(M.AnswerModelError, match="other features"):
+        M.load(dest)
+    (dest / "config.json").write_text("{not json")
+    with pytest.raises(M.AnswerModelError, match="damaged"):
+        M.load(dest)
+
+
+def test_the_answerer_uses_the_model_confidence(retriever):
+    answerer = Answerer(retriever)
+    _, _, ranked, conf = answerer.prepare(CPTPP_QUESTION)
+    assert ranked[0].prob == max(c.prob for c in ranked)
+    assert ranked[0].text.startswith(CPTPP_SENTENCE)
+    assert conf >= threshold()
