@@ -36,7 +36,7 @@ from indexer.store import Filters
 
 from . import answer_model, keyword
 from .models import Answer, AnswerSentence, AnswerSpan, Hit
-from .retriever import QueryError, check_k, check_text
+from .validation import QueryError, check_k, check_text
 
 DEDUPE_COSINE = 0.9        # two sentences this similar are one sentence said twice
 MAX_SENTENCES = 3

@@ -20,26 +20,17 @@ from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelM
 
 from . import citations, keyword, timeparse
 from .answer_model import is_question
+from .answer import Answerer, answer_spans as best_answer_spans
 from .fusion import RRF_K, rrf
+from .validation import (INTERVALS, MAX_K, MODES, SORTS, ArticleNotFound, QueryError, check_date,  # noqa: F401
+                         check_k, check_text, validate_query)
 from .models import (AppliedFilter, ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult, Timeline,
                      TimelineBucket)
 
 log = logging.getLogger("edsearch")
-MODES = ("hybrid", "dense", "keyword")
-SORTS = ("relevance", "date")
-INTERVALS = ("month", "year")
-MAX_K = 100
 TIMELINE_LIMIT = 100       # the most relevant articles a timeline counts (docs/time.md)
 # Hybrid search runs its keyword leg here while the query is embedded (torch and SQLite both release the GIL).
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edsearch-keyword")
-
-
-class QueryError(ValueError):
-    """The request is not valid; the message says which field and what to do."""
-
-
-class ArticleNotFound(LookupError):
-    pass
 
 
 @dataclass
@@ -47,40 +38,6 @@ class _Candidate:
     chunk_id: int
     score: float
     ranks: dict[str, int]
-
-
-def check_text(text, name: str, max_chars: int, hint: str) -> str:
-    """The stripped text of a query or question, or QueryError naming what is wrong."""
-    if not isinstance(text, str) or not text.strip():
-        raise QueryError(f"{name} is empty: {hint}")
-    if len(text) > max_chars:
-        raise QueryError(f"{name} is {len(text)} characters; the limit is {max_chars}")
-    if "\x00" in text:
-        raise QueryError(f"{name} contains a NUL character")
-    return text.strip()
-
-
-def check_k(k) -> int:
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be between 1 and {MAX_K}, got {k!r}")
-    return k
-
-
-def _validate(query: str, k: int, mode: str, max_chars: int) -> str:
-    query = check_text(query, "query", max_chars, "type some words or a question")
-    check_k(k)
-    if mode not in MODES:
-        raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    return query
-
-
-def _check_date(value: str | None, name: str) -> str | None:
-    if value in (None, ""):
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise QueryError(f"{name} must be a date as YYYY-MM-DD, got {value!r}")
 
 
 def _duplicates(article_id: str, identical: list[str], group: list[str]) -> dict[str, list[str]]:
@@ -143,8 +100,8 @@ class Retriever:
         unless the request gave dates itself or turned this off; those words are left out of the text searched
         (docs/time.md says why)."""
         filters = dataclasses.replace(filters) if filters else Filters()
-        filters.published_from = _check_date(filters.published_from, "from")
-        filters.published_to = _check_date(filters.published_to, "to")
+        filters.published_from = check_date(filters.published_from, "from")
+        filters.published_to = check_date(filters.published_to, "to")
         applied = [AppliedFilter(name=name, value=value, origin="request") for name, value in (
             ("author", filters.author), ("section", filters.section), ("tag", filters.tag),
             ("source", filters.source), ("from", filters.published_from), ("to", filters.published_to),
@@ -175,7 +132,7 @@ class Retriever:
         `sort="date"` lists the same k passages newest first (undated last) instead of best first;
         `dates_from_query` turns date words in the query ("in 2021", "since March 2023") into from/to filters."""
         t0 = time.perf_counter()
-        query = _validate(query, k, mode, self.settings.max_query_chars)
+        query = validate_query(query, k, mode, self.settings.max_query_chars)
         if sort not in SORTS:
             raise QueryError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
         filters, searched, applied = self.dated_filters(query, filters, dates_from_query)
@@ -203,9 +160,7 @@ class Retriever:
             for rank, hit in enumerate(hits, 1):
                 hit.rank = rank
         if answer_spans and hits and is_question(query):
-            from .answer import answer_spans as spans      # api.answer imports this module
-
-            hits = spans(self, searched, hits)
+            hits = best_answer_spans(self, searched, hits)
         return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
                             took_ms=round((time.perf_counter() - t0) * 1000, 2), applied_filters=applied,
                             retrieval_query=searched, sort=sort)
@@ -368,8 +323,6 @@ class Retriever:
     def ask(self, question: str, k: int = 5, filters: Filters | None = None, generate: bool | None = None,
             dates_from_query: bool = True):
         """A cited answer (api.models.Answer), or found=false with the closest passages; see api/answer.py."""
-        from .answer import Answerer
-
         return Answerer(self).ask(question, k=k, filters=filters, generate=generate,
                                   dates_from_query=dates_from_query)
 

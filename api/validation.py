@@ -1,0 +1,52 @@
+"""Request validation shared by search, ask, the HTTP routes, the CLI and MCP: one message per mistake, naming the
+field and what to do (QueryError, HTTP 400)."""
+from __future__ import annotations
+
+import datetime as dt
+
+MODES = ("hybrid", "dense", "keyword")
+SORTS = ("relevance", "date")
+INTERVALS = ("month", "year")
+MAX_K = 100
+
+
+class QueryError(ValueError):
+    """The request is not valid; the message says which field and what to do."""
+
+
+class ArticleNotFound(LookupError):
+    pass
+
+
+def check_text(text, name: str, max_chars: int, hint: str) -> str:
+    """The stripped text of a query or question, or QueryError naming what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise QueryError(f"{name} is empty: {hint}")
+    if len(text) > max_chars:
+        raise QueryError(f"{name} is {len(text)} characters; the limit is {max_chars}")
+    if "\x00" in text:
+        raise QueryError(f"{name} contains a NUL character")
+    return text.strip()
+
+
+def check_k(k) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {k!r}")
+    return k
+
+
+def validate_query(query: str, k: int, mode: str, max_chars: int) -> str:
+    query = check_text(query, "query", max_chars, "type some words or a question")
+    check_k(k)
+    if mode not in MODES:
+        raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    return query
+
+
+def check_date(value: str | None, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise QueryError(f"{name} must be a date as YYYY-MM-DD, got {value!r}")
