@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import httpx
 
 SYSTEM_PROMPT = (
     "You answer questions about an editorial archive using ONLY the numbered passages given. "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .articles import Article
-from .sources import LoadWarning, SkipRecord, html_fragment_text, make_article
+from .records import LoadWarning, SkipRecord, html_fragment_text, make_article
 
 SUMMARY_ONLY = ("the entry carries only a summary, not the full text; the summary was indexed (a full-text feed "
                 "or the pages themselves give whole articles)")

@@ -13,7 +13,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from .articles import Article
-from .sources import LoadWarning, SkipRecord, html_fragment_text, make_article
+from .records import LoadWarning, SkipRecord, html_fragment_text, make_article
 from .xmlfiles import WP_NAMESPACE, safe_iterparse, split_tag
 
 log = logging.getLogger("edsearch")

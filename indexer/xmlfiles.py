@@ -13,7 +13,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from .sources import SkipRecord
+from .records import SkipRecord
 
 WP_NAMESPACE = re.compile(r"^http://wordpress\.org/export/\d+\.\d+/$")   # WXR 1.0, 1.1, 1.2
 FEED_ROOTS = {"rss", "feed", "RDF"}   # RSS 0.9x/2.0, Atom, RSS 1.0
