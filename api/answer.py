@@ -117,12 +117,12 @@ def score_candidates(embedder, idf, question: str, cands: list[Candidate]):
     return q, sorted(cands, key=lambda c: -c.prob)
 
 
-def answer_spans(retriever, query: str, hits: list[Hit]) -> list[Hit]:
-    """Each hit with `answer_span`: the sentence of its passage the answer model scores best for the question."""
-    if not hits:
-        return hits
-    arts = retriever.reader.articles({h.article.id for h in hits}, with_text=True)
-    cands = []
+def hit_sentences(reader, hits: list[Hit], once: bool = True) -> list[Candidate]:
+    """The sentences (of at least MIN_WORDS words) of each hit's passage, never across paragraphs, numbered by
+    the hit; with `once`, a sentence two hits share counts for the first only."""
+    arts = reader.articles({h.article.id for h in hits}, with_text=True)
+    cands: list[Candidate] = []
+    seen: set[tuple[str, int, int]] = set()
     for n, hit in enumerate(hits, 1):
         art = arts.get(hit.article.id)
         if art is None:
@@ -130,8 +130,18 @@ def answer_spans(retriever, query: str, hits: list[Hit]) -> list[Hit]:
         text = art["text"]
         for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
                                                hit.citation.char_end):
-            if len(_WORD.findall(text[s:e])) >= MIN_WORDS:
-                cands.append(Candidate(n, hit.article.id, s, e, pn, text[s:e], ctx))
+            if len(_WORD.findall(text[s:e])) < MIN_WORDS or (once and (hit.article.id, s, e) in seen):
+                continue
+            seen.add((hit.article.id, s, e))
+            cands.append(Candidate(n, hit.article.id, s, e, pn, text[s:e], ctx))
+    return cands
+
+
+def answer_spans(retriever, query: str, hits: list[Hit]) -> list[Hit]:
+    """Each hit with `answer_span`: the sentence of its passage the answer model scores best for the question."""
+    if not hits:
+        return hits
+    cands = hit_sentences(retriever.reader, hits, once=False)
     _, ranked = score_candidates(retriever.embedder, idf_of(retriever.reader), query, cands)
     best: dict[int, Candidate] = {}
     for c in ranked:
@@ -180,22 +190,7 @@ class Answerer:
 
     def candidates(self, question: str, hits: list[Hit]) -> tuple[answer_model.Question, list[Candidate]]:
         """Sentences of the hits, scored by the answer model, best first."""
-        reader = self.retriever.reader
-        arts = reader.articles({h.article.id for h in hits}, with_text=True)
-        cands: list[Candidate] = []
-        seen: set[tuple[str, int, int]] = set()
-        for n, hit in enumerate(hits, 1):
-            art = arts.get(hit.article.id)
-            if art is None:
-                continue
-            text = art["text"]
-            for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
-                                                   hit.citation.char_end):
-                sent = text[s:e]
-                if len(_WORD.findall(sent)) < MIN_WORDS or (hit.article.id, s, e) in seen:
-                    continue
-                seen.add((hit.article.id, s, e))
-                cands.append(Candidate(n, hit.article.id, s, e, pn, sent, ctx))
+        cands = hit_sentences(self.retriever.reader, hits)
         return score_candidates(self.retriever.embedder, self.idf, question, cands)
 
     @staticmethod

@@ -56,15 +56,20 @@ def _context(browser, server, **kw):
     return ctx
 
 
-@pytest.fixture
-def page(browser, live_server):
-    ctx = _context(browser, live_server)
+def open_page(browser, server):
+    """A page of a fresh browser context on `server`; fails the test if the page raised a JavaScript error."""
+    ctx = _context(browser, server)
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     yield pg
     ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, live_server):
+    yield from open_page(browser, live_server)
 
 
 def _shot(page, name: str) -> None:

@@ -7,20 +7,14 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from .dated_archive import CPTPP_2026_QUESTION, published
-from .test_browser import _context, _shot, browser  # noqa: F401  (browser is a fixture)
+from .test_browser import _shot, browser, open_page  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
 def page(browser, dated_server):  # noqa: F811
-    ctx = _context(browser, dated_server)
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    yield from open_page(browser, dated_server)
 
 
 def _search(page, server, text):
