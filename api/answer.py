@@ -61,7 +61,6 @@ class Candidate:
     paragraph: int
     text: str
     context: str = ""      # the sentence with its neighbours in the passage
-    passage: str = ""      # the whole passage (the hit's citation span)
     cos: float = 0.0
     prob: float = 0.0      # the answer model's P(this sentence answers the question)
     vec: np.ndarray | None = None
@@ -112,9 +111,7 @@ def score_candidates(embedder, idf, question: str, cands: list[Candidate]):
         return q, []
     vecs = embedder.encode([question] + [c.text for c in cands])
     qv, sv = vecs[0], vecs[1:]
-    feats, probs = model().score_sentences(q, qv, [c.text for c in cands], sv, [c.context for c in cands],
-                                           [c.source for c in cands],   # hits come in retrieval order
-                                           [c.passage for c in cands])
+    feats, probs = model().score_sentences(q, qv, [c.text for c in cands], sv, [c.context for c in cands])
     for c, v, f, p in zip(cands, sv, feats, probs):
         c.vec, c.feats, c.cos, c.prob = v, f, float(v @ qv), float(p)
     return q, sorted(cands, key=lambda c: -c.prob)
@@ -131,11 +128,10 @@ def answer_spans(retriever, query: str, hits: list[Hit]) -> list[Hit]:
         if art is None:
             continue
         text = art["text"]
-        passage = text[hit.citation.char_start:hit.citation.char_end]
         for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
                                                hit.citation.char_end):
             if len(_WORD.findall(text[s:e])) >= MIN_WORDS:
-                cands.append(Candidate(n, hit.article.id, s, e, pn, text[s:e], ctx, passage))
+                cands.append(Candidate(n, hit.article.id, s, e, pn, text[s:e], ctx))
     _, ranked = score_candidates(retriever.embedder, idf_of(retriever.reader), query, cands)
     best: dict[int, Candidate] = {}
     for c in ranked:
@@ -191,14 +187,13 @@ class Answerer:
             if art is None:
                 continue
             text = art["text"]
-            passage = text[hit.citation.char_start:hit.citation.char_end]
             for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
                                                    hit.citation.char_end):
                 sent = text[s:e]
                 if len(_WORD.findall(sent)) < MIN_WORDS or (hit.article.id, s, e) in seen:
                     continue
                 seen.add((hit.article.id, s, e))
-                cands.append(Candidate(n, hit.article.id, s, e, pn, sent, ctx, passage))
+                cands.append(Candidate(n, hit.article.id, s, e, pn, sent, ctx))
         return score_candidates(self.retriever.embedder, self.idf, question, cands)
 
     @staticmethod
