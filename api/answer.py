@@ -61,6 +61,7 @@ class Candidate:
     paragraph: int
     text: str
     context: str = ""      # the sentence with its neighbours in the passage
+    passage: str = ""      # the whole passage (the hit's citation span)
     cos: float = 0.0
     prob: float = 0.0      # the answer model's P(this sentence answers the question)
     vec: np.ndarray | None = None
@@ -111,7 +112,9 @@ def score_candidates(embedder, idf, question: str, cands: list[Candidate]):
         return q, []
     vecs = embedder.encode([question] + [c.text for c in cands])
     qv, sv = vecs[0], vecs[1:]
-    feats, probs = model().score_sentences(q, qv, [c.text for c in cands], sv, [c.context for c in cands])
+    feats, probs = model().score_sentences(q, qv, [c.text for c in cands], sv, [c.context for c in cands],
+                                           [c.source for c in cands],   # hits come in retrieval order
+                                           [c.passage for c in cands])
     for c, v, f, p in zip(cands, sv, feats, probs):
         c.vec, c.feats, c.cos, c.prob = v, f, float(v @ qv), float(p)
     return q, sorted(cands, key=lambda c: -c.prob)
@@ -128,12 +131,13 @@ def hit_sentences(reader, hits: list[Hit], once: bool = True) -> list[Candidate]
         if art is None:
             continue
         text = art["text"]
+        passage = text[hit.citation.char_start:hit.citation.char_end]
         for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
                                                hit.citation.char_end):
             if len(_WORD.findall(text[s:e])) < MIN_WORDS or (once and (hit.article.id, s, e) in seen):
                 continue
             seen.add((hit.article.id, s, e))
-            cands.append(Candidate(n, hit.article.id, s, e, pn, text[s:e], ctx))
+            cands.append(Candidate(n, hit.article.id, s, e, pn, text[s:e], ctx, passage))
     return cands
 
 

@@ -51,7 +51,7 @@ _QTYPES = (
 QTYPES = tuple(name for name, _ in _QTYPES)
 
 SENTENCE_FEATURES = (
-    "cos", "cos_gap", "cos_rank_inv", "lex", "lex_idf", "bigram", "context_lex_idf", "log_words",
+    "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex", "lex_idf", "bigram", "context_lex_idf", "log_words",
     "new_cap", "new_num", "new_time", "type_match", "q_cap_missing", "q_num_missing", "max_missing_idf",
     *(f"q_{t}" for t in QTYPES),
 )
@@ -165,9 +165,12 @@ def _type_match(qtype: str, new_cap: float, new_num: float, new_time: float) -> 
 
 
 def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np.ndarray,
-                      contexts: list[str]) -> np.ndarray:
+                      contexts: list[str], ranks, passages: list[str]) -> np.ndarray:
     """Features (len(texts), len(SENTENCE_FEATURES)) of each candidate sentence; `contexts[i]` is the sentence
-    with its neighbours in the passage, `vecs` unit vectors of the sentences."""
+    with its neighbours in the passage, `vecs` unit vectors of the sentences, `ranks[i]` the 1-based rank of the
+    sentence's passage in retrieval (the top-ranked passage usually holds the answer: without it the head cannot
+    prefer it over a lower-ranked passage's look-alike sentence) and `passages[i]` the passage's text (how much of
+    the question the whole passage covers tells the passage that is about it from one that mentions it once)."""
     n = len(texts)
     out = np.zeros((n, len(SENTENCE_FEATURES)), dtype=np.float32)
     if n == 0:
@@ -182,13 +185,14 @@ def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np
         s = text_info(text)
         lex, lex_idf, max_missing = _share_present(q, s.stems)
         _, ctx_idf, _ = _share_present(q, text_info(ctx).stems)
+        _, passage_idf, _ = _share_present(q, text_info(passages[i]).stems)
         sb = set(zip(s.stem_list, s.stem_list[1:]))
         bigram = len(q.bigrams & sb) / len(q.bigrams) if q.bigrams else 0.0
         new_cap = float(bool(s.caps - q.info.caps - q_words))
         new_num = float(bool(s.numbers - q_nums))
         new_time = float(bool(s.times - q_nums))
         s_all = s.stems | s.caps | s.numbers
-        out[i] = (cos[i], cos[i] - cos[order[0]], 1.0 / rank[i], lex, lex_idf, bigram, ctx_idf,
+        out[i] = (cos[i], cos[i] - cos[order[0]], 1.0 / rank[i], 1.0 / max(1, int(ranks[i])), passage_idf, lex, lex_idf, bigram, ctx_idf,
                   math.log1p(s.n_words), new_cap, new_num, new_time,
                   _type_match(q.qtype, new_cap, new_num, new_time),
                   _missing_share(q.info.caps, s.caps | s.stems), _missing_share(q_nums, s_all), max_missing,
@@ -273,8 +277,9 @@ class AnswerModel:
     threshold: float
     config: dict
 
-    def score_sentences(self, q: Question, q_vec, texts, vecs, contexts) -> tuple[np.ndarray, np.ndarray]:
-        feats = sentence_features(q, q_vec, texts, vecs, contexts)
+    def score_sentences(self, q: Question, q_vec, texts, vecs, contexts, ranks,
+                        passages) -> tuple[np.ndarray, np.ndarray]:
+        feats = sentence_features(q, q_vec, texts, vecs, contexts, ranks, passages)
         return feats, (self.sentence.prob(feats) if len(texts) else np.zeros(0, dtype=np.float32))
 
     def confidence(self, q: Question, feats, probs, texts, contexts) -> float:

@@ -216,16 +216,33 @@ def paragraph_scores(qv: np.ndarray, sv: np.ndarray, starts: np.ndarray) -> np.n
     return out
 
 
+def hybrid_ranks(q: M.Question, paras: list[int], dense: np.ndarray, fold: Fold) -> dict[int, int]:
+    """The 1-based retrieval rank of each candidate paragraph, as the index's hybrid search would order them:
+    reciprocal-rank fusion of their dense order (best sentence cosine) and their keyword order (idf-weighted
+    share of the question's terms the paragraph holds, BM25's stand-in). Computed from the question and the
+    paragraphs alone, never from which one is the question's own, so the feature does not leak the label."""
+    from api.fusion import RRF_K
+
+    d = sorted(paras, key=lambda p: -float(dense[p]))
+    lex = {p: M._share_present(q, M.text_info(fold.paras[p].text).stems)[1] for p in paras}
+    k = sorted(paras, key=lambda p: (-lex[p], d.index(p)))
+    fused = sorted(paras, key=lambda p: (-(1 / (RRF_K + d.index(p) + 1) + 1 / (RRF_K + k.index(p) + 1)), d.index(p)))
+    return {p: i + 1 for i, p in enumerate(fused)}
+
+
 def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray) -> list[Group]:
     para_sents = [np.arange(p.first, p.first + len(p.sents)) for p in fold.paras]
     scores = paragraph_scores(np.vstack([qv, pv]) if len(pv) else qv, sv, np.array([p.first for p in fold.paras]))
     out = []
 
-    def group(cond, qtext, vec, paras, gold, answer):
+    def group(cond, qtext, vec, paras, gold, answer, dense):
+        q = M.Question.of(qtext, fold.idf)
+        rank = hybrid_ranks(q, paras, dense, fold)
         ids = np.concatenate([para_sents[p] for p in paras])
         texts = [fold.sents[i] for i in ids]
-        q = M.Question.of(qtext, fold.idf)
-        feats = M.sentence_features(q, vec, texts, sv[ids], [fold.contexts[i] for i in ids])
+        ranks = np.concatenate([np.full(len(para_sents[p]), rank[p]) for p in paras])
+        feats = M.sentence_features(q, vec, texts, sv[ids], [fold.contexts[i] for i in ids], ranks,
+                                    [fold.paras[fold.sent_para[i]].text for i in ids])
         labels = (ids == gold).astype(np.int8)
         # another paragraph's sentence that happens to hold the answer string is neither positive nor negative
         keep = np.array([i == gold or answer.lower() not in fold.sents[i].lower() or cond == "perturbed"
@@ -234,11 +251,12 @@ def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray) -> li
 
     for qi, qq in enumerate(fold.questions):
         order = [int(p) for p in np.argsort(-scores[qi]) if p != qq.para][:OTHER_PARAGRAPHS + 1]
-        out.append(group("answerable", qq.text, qv[qi], [qq.para] + order[:OTHER_PARAGRAPHS], qq.gold, qq.answer))
-        out.append(group("removed", qq.text, qv[qi], order, -1, qq.answer))
+        out.append(group("answerable", qq.text, qv[qi], [qq.para] + order[:OTHER_PARAGRAPHS], qq.gold, qq.answer,
+                         scores[qi]))
+        out.append(group("removed", qq.text, qv[qi], order, -1, qq.answer, scores[qi]))
     for pi, pq in enumerate(fold.perturbed):
         order = [int(p) for p in np.argsort(-scores[len(qv) + pi]) if p != pq.para][:OTHER_PARAGRAPHS]
-        out.append(group("perturbed", pq.text, pv[pi], [pq.para] + order, -1, pq.answer))
+        out.append(group("perturbed", pq.text, pv[pi], [pq.para] + order, -1, pq.answer, scores[len(qv) + pi]))
     return out
 
 

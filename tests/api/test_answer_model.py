@@ -16,7 +16,9 @@ from tests.conftest import CPTPP_QUESTION, CPTPP_SENTENCE
 def _scores(embedder, question, sentences):
     q = M.Question.of(question, lambda t: 5.0)
     vecs = embedder.encode([question] + sentences)
-    _, probs = M.load().score_sentences(q, vecs[0], sentences, vecs[1:], sentences)
+    one_passage = " ".join(sentences)     # the sentences as one retrieved passage, ranked first
+    _, probs = M.load().score_sentences(q, vecs[0], sentences, vecs[1:], sentences, [1] * len(sentences),
+                                        [one_passage] * len(sentences))
     return probs
 
 
