@@ -11,6 +11,7 @@ sentence's cosine to the question (the frozen MiniLM of the index), and
   * answerable: its own paragraph plus the 3 best other paragraphs (near misses, mostly of the same article);
     the sentence holding the answer span is the positive, every other sentence a negative (selection);
   * removed: the 4 best other paragraphs, its own left out (the archive covered the topic, not the fact);
+    (each candidate paragraph's retrieval rank, a feature, is a simulated hybrid rank: `hybrid_ranks`)
   * perturbed: the question with a year, number or name swapped for one its paragraph does not hold (another
     year, another party of the same article), over the answerable condition's paragraphs: nothing answers it.
 The sentence head learns P(sentence answers) from every sentence of every condition; the evidence head learns
@@ -335,7 +336,11 @@ passage) for "this sentence answers the question"; the **evidence head** scores 
 sentence) for "the archive answers this at all". Inputs are {len(M.SENTENCE_FEATURES)} sentence features
 (MiniLM cosine of question and sentence from the index's own embedder, word and idf-weighted overlap with the
 sentence and its neighbours, bigram overlap, answer-type features: a year, number or name in the sentence that the
-question lacks, against the question's type) and {len(M.EVIDENCE_FEATURES)} evidence features. Query time: numpy only.
+question lacks, against the question's type; and of the sentence's passage: its retrieval rank and the idf-weighted
+share of the question's words it holds) and {len(M.EVIDENCE_FEATURES)} evidence features. Query time: numpy only.
+In training a passage's retrieval rank is simulated: reciprocal-rank fusion of the candidate paragraphs' dense order
+(best sentence cosine) and keyword order (idf-weighted share of the question's words), as the index's hybrid search
+fuses dense and BM25; it never depends on which paragraph is the question's own.
 
 - **Files**: `weights.npz` (standardisation + layer weights of both heads), `config.json` (feature names, threshold,
   training facts). {size / 1024:.1f} kB in all.
