@@ -44,6 +44,10 @@ MAX_ANSWER_CHARS = 500     # a cited answer a reader takes in at a glance
 KEEP_WITHIN = 0.15         # a runner-up is kept when its probability is within this of the best one's ...
 KEEP_AT_LEAST = 0.5        # ... and at least this
 MIN_WORDS = 3              # shorter "sentences" (bylines, "Listen to this article") are not answers
+# A sentence that opens by pointing back ("Doing so could draw...", "This would...", "They said...") means nothing
+# alone: the answer carries the sentence before it in the same paragraph as well (a reading rule, not a score).
+POINTS_BACK = re.compile(r"^\W*(doing so|this|that|these|those|such|it|its|they|their|he|his|she|her|both|"
+                         r"the latter|the former)\b", re.IGNORECASE)
 DEFAULT_K = 5
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -120,6 +124,15 @@ def score_candidates(embedder, idf, question: str, cands: list[Candidate]):
     return q, sorted(cands, key=lambda c: -c.prob)
 
 
+def sentence_before(c: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """The sentence just before `c` in its paragraph, when `c` points back to it (POINTS_BACK) and it is a
+    candidate of the same hit."""
+    if not POINTS_BACK.match(c.text):
+        return None
+    before = [o for o in cands if o.source == c.source and o.paragraph == c.paragraph and o.char_end <= c.char_start]
+    return max(before, key=lambda o: o.char_end, default=None)
+
+
 def hit_sentences(reader, hits: list[Hit], once: bool = True) -> list[Candidate]:
     """The sentences (of at least MIN_WORDS words) of each hit's passage, never across paragraphs, numbered by
     the hit; with `once`, a sentence two hits share counts for the first only."""
@@ -150,9 +163,14 @@ def answer_spans(retriever, query: str, hits: list[Hit]) -> list[Hit]:
     best: dict[int, Candidate] = {}
     for c in ranked:
         best.setdefault(c.source, c)
-    return [h.model_copy(update={"answer_span": AnswerSpan(char_start=c.char_start, char_end=c.char_end,
-                                                           text=c.text, score=round(c.prob, 4))})
-            if (c := best.get(n)) else h for n, h in enumerate(hits, 1)]
+
+    def span(hit: Hit, c: Candidate) -> AnswerSpan:
+        start = (sentence_before(c, cands) or c).char_start
+        text = hit.text[start - hit.citation.char_start:c.char_end - hit.citation.char_start]
+        return AnswerSpan(char_start=start, char_end=c.char_end, text=text, score=round(c.prob, 4))
+
+    return [h.model_copy(update={"answer_span": span(h, c)}) if (c := best.get(n)) else h
+            for n, h in enumerate(hits, 1)]
 
 
 def _paragraph_of(paragraphs: list[tuple[int, int]], offset: int) -> int:
@@ -208,7 +226,7 @@ class Answerer:
     @staticmethod
     def select(ranked: list[Candidate]) -> list[Candidate]:
         """The best sentence plus up to two close runners-up that do not repeat a chosen one and keep the answer
-        within MAX_ANSWER_CHARS; reading order."""
+        within MAX_ANSWER_CHARS, each with the sentence before it when it points back to it; reading order."""
         if not ranked:
             return []
         chosen = [ranked[0]]
@@ -222,6 +240,11 @@ class Answerer:
                 continue
             chosen.append(c)
             length += len(c.text) + 1
+        for c in list(chosen):
+            before = sentence_before(c, ranked)
+            if before is not None and before not in chosen and length + len(before.text) + 1 <= MAX_ANSWER_CHARS:
+                chosen.append(before)
+                length += len(before.text) + 1
         return sorted(chosen, key=lambda c: (c.source, c.char_start))
 
     # -- the public entry points --

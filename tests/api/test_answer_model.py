@@ -132,5 +132,21 @@ def test_the_answerer_uses_the_model_confidence(retriever):
     answerer = Answerer(retriever)
     _, _, ranked, conf = answerer.prepare(CPTPP_QUESTION)
     assert ranked[0].prob == max(c.prob for c in ranked)
-    assert ranked[0].text.startswith(CPTPP_SENTENCE)
-    assert conf >= threshold()
+    assert ranked[0].paragraph == 14 and conf >= threshold()
+    # the best sentence ("Doing so could draw ...") points back: the answer carries the one before it too
+    chosen = answerer.select(ranked)
+    assert [c.paragraph for c in chosen] == [14, 14] and chosen[0].text.startswith(CPTPP_SENTENCE)
+    assert chosen[1].text.startswith("Doing so") and chosen[0].char_end <= chosen[1].char_start
+
+
+def test_a_sentence_that_points_back_brings_the_one_before_it():
+    from api.answer import Candidate, sentence_before
+
+    first = Candidate(1, "a", 0, 40, 3, "The council approved the harbour plan.", "")
+    second = Candidate(1, "a", 41, 90, 3, "This will cost the city two million dollars.", "")
+    other_para = Candidate(1, "a", 0, 30, 2, "An earlier paragraph.", "")
+    other_hit = Candidate(2, "b", 0, 35, 3, "Another article altogether.", "")
+    assert sentence_before(second, [other_para, other_hit, first, second]) is first
+    assert sentence_before(first, [first, second]) is None                      # does not point back
+    alone = Candidate(1, "a", 0, 49, 3, "This will cost the city two million dollars.", "")
+    assert sentence_before(alone, [alone, other_para]) is None                 # nothing before it there
