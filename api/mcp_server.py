@@ -4,8 +4,8 @@ Built on the official `mcp` SDK (MCPServer). Three tools, thin over the same lib
 with the same request models (so the same validation) and the same results (citations with label, paragraphs,
 character span and link):
 
-    search(q, k, mode, per_article, author, section, tag, source, from, to)   -> SearchResult
-    ask(q, k, author, section, tag, source, from, to)                          -> Answer (extractive)
+    search(q, k, mode, per_article, sort, dates_from_query, filters)           -> SearchResult
+    ask(q, k, dates_from_query, filters)                                       -> Answer (extractive)
     get_article(article_id)                                                    -> ArticleFull
 
 Over stdio (the default) the client started the process and owns it: no token. Over streamable HTTP
@@ -25,7 +25,6 @@ from pydantic import ValidationError
 from indexer.config import Settings
 from indexer.store import IndexStoreError
 
-from .answer import Answerer
 from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult
 from .retriever import ArticleNotFound, QueryError, Retriever
@@ -40,7 +39,7 @@ INSTRUCTIONS = ("Search an editorial archive and answer from it with citations. 
 
 def _request(model, fields: dict[str, Any]):
     try:
-        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+        return model.model_validate(fields)
     except ValidationError as exc:
         raise ToolError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
                                   for e in exc.errors())) from None
@@ -66,24 +65,29 @@ def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = 
             raise ToolError(str(exc)) from None
 
     @server.tool()
-    def search(q: str, k: int = 10, mode: str = "hybrid", per_article: int | None = 2, author: str | None = None,
-               section: str | None = None, tag: str | None = None, source: str | None = None,
-               from_date: str | None = None, to_date: str | None = None) -> SearchResult:
+    def search(q: str, k: int = 10, mode: str = "hybrid", per_article: int | None = 2, sort: str = "relevance",
+               dates_from_query: bool = True, author: str | None = None, section: str | None = None,
+               tag: str | None = None, source: str | None = None, from_date: str | None = None,
+               to_date: str | None = None) -> SearchResult:
         """Ranked passages of the archive for words, a question or "quoted phrases", each with its citation
-        (label, paragraphs, character span, link). mode: hybrid (default), dense or keyword. Dates: YYYY-MM-DD."""
-        req = _request(SearchRequest, dict(q=q, k=k, mode=mode, per_article=per_article, author=author,
-                                           section=section, tag=tag, source=source, to=to_date, **{"from": from_date}))
-        return call(lambda: current().search(req.q, req.k, req.mode, req.filters(), req.per_article,
-                                             req.recency_half_life_days))
+        (label, paragraphs, character span, link). mode: hybrid (default), dense or keyword; sort: relevance or
+        date (newest first). Dates: YYYY-MM-DD; date words in q ("in 2021", "since March 2023") become filters
+        unless dates_from_query is false, and the result lists them under applied_filters."""
+        req = _request(SearchRequest, dict(q=q, k=k, mode=mode, per_article=per_article, sort=sort,
+                                           dates_from_query=dates_from_query, author=author, section=section,
+                                           tag=tag, source=source, to=to_date, **{"from": from_date}))
+        return call(lambda: req.run(current()))
 
     @server.tool()
-    def ask(q: str, k: int = 5, author: str | None = None, section: str | None = None, tag: str | None = None,
-            source: str | None = None, from_date: str | None = None, to_date: str | None = None) -> Answer:
+    def ask(q: str, k: int = 5, dates_from_query: bool = True, author: str | None = None,
+            section: str | None = None, tag: str | None = None, source: str | None = None,
+            from_date: str | None = None, to_date: str | None = None) -> Answer:
         """A short answer to a question, built from the archive's own sentences with [n] markers into `sources`
         (each with its citation), or found=false with the closest passages when the archive does not answer."""
-        req = _request(AskRequest, dict(q=q, k=k, author=author, section=section, tag=tag, source=source,
-                                        to=to_date, **{"from": from_date}))
-        return call(lambda: Answerer(current()).ask(req.q, req.k, req.filters(), generate=False))
+        req = _request(AskRequest, dict(q=q, k=k, generate=False, dates_from_query=dates_from_query,
+                                        author=author, section=section, tag=tag, source=source, to=to_date,
+                                        **{"from": from_date}))
+        return call(lambda: req.run(current()))
 
     @server.tool()
     def get_article(article_id: str) -> ArticleFull:

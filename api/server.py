@@ -120,6 +120,11 @@ class SearchRequest(FilterFields):
     per_article: int | None = Field(2, description="Passages per article at most (null: no limit)")
     recency_half_life_days: float | None = Field(None, description="Prefer recent articles (off when null)")
 
+    def run(self, retriever: Retriever) -> SearchResult:
+        """The search this request asks for (POST /search and MCP's search tool)."""
+        return retriever.search(self.q, self.k, self.mode, self.filters(), self.per_article,
+                                self.recency_half_life_days, sort=self.sort, dates_from_query=self.dates_from_query)
+
 
 class AskRequest(FilterFields):
     """Body of POST /ask; the same fields as GET /ask's query parameters."""
@@ -129,6 +134,11 @@ class AskRequest(FilterFields):
     generate: bool | None = Field(None, description="null: use the LLM when EDSEARCH_LLM_URL is set; "
                                                     "false: extractive only; true: require the LLM")
     dates_from_query: bool = Field(True, description=DATES_FROM_QUERY)
+
+    def run(self, retriever: Retriever) -> Answer:
+        """The answer this request asks for (POST /ask and MCP's ask tool)."""
+        return Answerer(retriever).ask(self.q, self.k, self.filters(), self.generate,
+                                       dates_from_query=self.dates_from_query)
 
 
 class AppState:
@@ -298,9 +308,7 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
     @app.post("/search", response_model=SearchResult, dependencies=auth, summary="Search with a JSON body")
     def search_post(body: SearchRequest):
-        return state.get().search(body.q, body.k, body.mode, body.filters(), body.per_article,
-                                  body.recency_half_life_days, sort=body.sort,
-                                  dates_from_query=body.dates_from_query)
+        return body.run(state.get())
 
     @app.get("/timeline", response_model=Timeline, dependencies=auth,
              summary="Matching articles per month or year (docs/time.md says which articles match)")
@@ -327,8 +335,7 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
     @app.post("/ask", response_model=Answer, dependencies=auth, summary="Ask with a JSON body")
     def ask_post(body: AskRequest):
-        return Answerer(state.get()).ask(body.q, body.k, body.filters(), body.generate,
-                                         dates_from_query=body.dates_from_query)
+        return body.run(state.get())
 
     @app.get("/ask/stream", dependencies=auth, response_class=StreamingResponse,
              summary="The answer as server-sent events: sources, delta (generative mode), answer, done",

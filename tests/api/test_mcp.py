@@ -23,13 +23,14 @@ async def _session(client):
     ask = await client.call_tool("ask", {"q": CPTPP_QUESTION})
     bad = await client.call_tool("search", {"q": "  ", "k": 3})
     too_many = await client.call_tool("search", {"q": "CPTPP", "k": 1000})
+    bad_sort = await client.call_tool("search", {"q": "CPTPP", "sort": "alphabetical"})
     first = hit.structured_content["hits"][0]
     article = await client.call_tool("get_article", {"article_id": first["article"]["id"]})
     missing = await client.call_tool("get_article", {"article_id": "no-such-article"})
-    return tools, hit, ask, bad, too_many, article, missing
+    return tools, hit, ask, bad, too_many, bad_sort, article, missing
 
 
-def _check(tools, hit, ask, bad, too_many, article, missing):
+def _check(tools, hit, ask, bad, too_many, bad_sort, article, missing):
     assert tools == ["ask", "get_article", "search"]
     assert not hit.is_error
     first = hit.structured_content["hits"][0]
@@ -42,6 +43,7 @@ def _check(tools, hit, ask, bad, too_many, article, missing):
     assert bad.is_error and "query is empty" in bad.content[0].text          # the library's own messages
     assert too_many.is_error and "k must be between 1 and 100" in too_many.content[0].text
     assert missing.is_error and "no article with id" in missing.content[0].text
+    assert bad_sort.is_error and "sort" in bad_sort.content[0].text                 # the request model's check
 
 
 def test_stdio_tools_list_and_search_with_citations(seeds_index, embedder):
