@@ -59,14 +59,19 @@ def make_news(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def news_index(tmp_path_factory, settings, embedder) -> Path:
+def _build_once(tmp_path_factory, settings, name: str, write, articles: int) -> Path:
+    """An index of the corpus `write(folder)` makes, built once per session; `articles` is how many it holds."""
     from indexer import build_index
 
-    root = tmp_path_factory.mktemp("news")
-    summary = build_index([make_news(root / "src")], root / "index", settings=settings, progress=False)
-    assert summary.indexed == 14, summary.warnings
+    root = tmp_path_factory.mktemp(name)
+    summary = build_index([write(root / "src")], root / "index", settings=settings, progress=False)
+    assert summary.indexed == articles, summary.warnings
     return root / "index"
+
+
+@pytest.fixture(scope="session")
+def news_index(tmp_path_factory, settings, embedder) -> Path:
+    return _build_once(tmp_path_factory, settings, "news", make_news, 14)
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +85,9 @@ def news(news_index, settings):
 def dated_index(tmp_path_factory, embedder, settings) -> Path:
     """Seven dated editorials (tests/api/dated_archive.py): CPTPP in 2024, 2025, 2026 (two), other topics, and a
     corrected copy of one."""
-    from indexer import build_index
-
     from .dated_archive import write_archive
 
-    root = tmp_path_factory.mktemp("dated")
-    summary = build_index([write_archive(root / "src")], root / "index", settings=settings, progress=False)
-    assert summary.indexed == 7, summary.warnings
-    return root / "index"
+    return _build_once(tmp_path_factory, settings, "dated", write_archive, 7)
 
 
 @pytest.fixture(scope="session")
