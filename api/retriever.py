@@ -23,7 +23,7 @@ from .answer_model import is_question
 from .answer import Answerer, answer_spans as best_answer_spans
 from .fusion import RRF_K, rrf
 from .validation import (INTERVALS, MAX_K, MODES, SORTS, ArticleNotFound, QueryError, check_date,  # noqa: F401
-                         check_k, check_text, validate_query)
+                         check_k, validate_query)
 from .models import (AppliedFilter, ArticleFull, ArticleRef, Hit, Paragraph, Ranks, SearchResult, Timeline,
                      TimelineBucket)
 

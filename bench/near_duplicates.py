@@ -15,7 +15,6 @@ threshold) on an in-memory SQLite with the index schema, and prints:
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sqlite3
 import sys

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .articles import Article
-from .records import (LoadWarning, SkipRecord, UnreadableDate, extract_html, html_fragment_text,  # noqa: F401
-                      make_article, parse_date)
+from .records import LoadWarning, SkipRecord, extract_html, make_article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}

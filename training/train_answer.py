@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from api import answer_model as M  # noqa: E402
-from api import keyword  # noqa: E402
 from indexer.chunking import sentence_spans  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "train" / "squad-v1.1" / "train-v1.1.json.gz"

@@ -107,7 +107,7 @@ def test_an_index_built_without_titles_opens_searches_and_is_reembedded(tmp_path
     more.write_text(json.dumps({"id": "rain-1", "title": "Storm closes roads", "text": "A storm cut power."}) + "\n")
     again = build_index([more], idx, settings=titled, progress=False)
     assert (again.indexed, again.unchanged, again.reembedded, again.chunks) == (1, 0, 3, 4) and again.published
-    fresh = build_index([corpus, more], tmp_path / "fresh", settings=titled, progress=False)
+    build_index([corpus, more], tmp_path / "fresh", settings=titled, progress=False)
     rows_a, vecs_a, man_a = stored(idx)
     rows_f, vecs_f, _ = stored(tmp_path / "fresh")
     assert rows_a == rows_f and man_a["embedding_input"]["title"] is True
