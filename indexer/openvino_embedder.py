@@ -109,11 +109,11 @@ class OpenVINOEmbedder:
         self.name, self.batch_size = model, batch_size
         self.dtype = _pick_dtype(dtype)
         pipe = _Pipeline(model_dir)
-        self.dim, self.max_tokens, self._pooling, self._normalize = pipe.dim, pipe.max_tokens, pipe.pooling, \
-            pipe.normalize
+        self.dim, self.max_tokens, self._pooling = pipe.dim, pipe.max_tokens, pipe.pooling
         self._names = json.loads((entry / VERIFIED).read_text())["inputs"]
         self._tokenizer = Tokenizer.from_file(str(pipe.tokenizer_file))
         self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.no_padding()          # tokenizer.json may pad to a fixed length; _run pads each batch
         self._counter = Tokenizer.from_file(str(pipe.tokenizer_file))
         self._counter.no_truncation()
         self._counter.no_padding()
@@ -154,24 +154,25 @@ class OpenVINOEmbedder:
     def _run(self, texts: list[str]) -> list[np.ndarray]:
         """Per text, its token vectors (n_tokens, dim), float32, special tokens included."""
         small = len(texts) <= SMALL_BATCH
-        self._tokenizer.enable_padding(pad_id=self._pad_id, pad_to_multiple_of=PAD_MULTIPLE_SMALL if small
-                                       else PAD_MULTIPLE)
-        texts = [str(t).strip() for t in texts]
-        lengths = [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=True)] \
-            if not small else None
+        multiple = PAD_MULTIPLE_SMALL if small else PAD_MULTIPLE
+        enc = self._tokenizer.encode_batch([str(t).strip() for t in texts], add_special_tokens=True)  # tokenised once
         # Like sentence-transformers: batches of similar lengths, so little of each batch is padding.
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i]) if lengths else list(range(len(texts)))
-        out: list[np.ndarray | None] = [None] * len(texts)
+        order = sorted(range(len(enc)), key=lambda i: -len(enc[i].ids))
+        out: list[np.ndarray | None] = [None] * len(enc)
         for b in range(0, len(order), self.batch_size):
             idx = order[b:b + self.batch_size]
-            enc = self._tokenizer.encode_batch([texts[i] for i in idx], add_special_tokens=True)
-            feeds = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                     "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-                     "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64)}
+            width = -(-max(len(enc[i].ids) for i in idx) // multiple) * multiple
+            feeds = {n: np.zeros((len(idx), width), dtype=np.int64) for n in self._names}
+            feeds["input_ids"].fill(self._pad_id)
+            for row, i in enumerate(idx):
+                e, n = enc[i], len(enc[i].ids)
+                feeds["input_ids"][row, :n] = e.ids
+                for name, values in (("attention_mask", e.attention_mask), ("token_type_ids", e.type_ids)):
+                    if name in feeds:
+                        feeds[name][row, :n] = values
             hidden = self._request(small).infer({n: feeds[n] for n in self._names})[0]
             for row, i in enumerate(idx):
-                n = int(feeds["attention_mask"][row].sum())
-                out[i] = np.array(hidden[row, :n], dtype=np.float32)    # a copy: the request reuses its buffer
+                out[i] = np.array(hidden[row, :len(enc[i].ids)], dtype=np.float32)   # a copy: the buffer is reused
         return out
 
     def _request(self, small: bool):

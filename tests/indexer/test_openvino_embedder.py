@@ -33,6 +33,34 @@ def test_vectors_match_the_sentence_transformers_path(embedder, light):
     assert (light.dim, light.max_tokens) == (embedder.dim, embedder.max_tokens)
 
 
+def test_inputs_are_padded_to_few_shapes(light):
+    """As the build's Embedder pads (server memory stays flat): a query to a multiple of 8, a batch to 32."""
+    seen: list[tuple[int, int]] = []
+
+    class Recorder:              # stands between the embedder and OpenVINO's infer request, noting input shapes
+        def __init__(self, request):
+            self.request = request
+
+        def infer(self, feeds):
+            seen.append(feeds["input_ids"].shape)
+            return self.request.infer(feeds)
+
+    one, light._one = light._one, Recorder(light._one)
+    try:
+        light.encode(TEXTS[:1])
+        assert seen[-1][1] % embedding.PAD_MULTIPLE_SMALL == 0 and seen[-1][1] < embedding.PAD_MULTIPLE
+        light.encode(TEXTS)
+        every = light._every
+        light._every = Recorder(every)
+        before = len(seen)
+        light.encode(TEXTS)
+        assert len(seen) > before and all(width % embedding.PAD_MULTIPLE == 0 for _, width in seen[before:])
+    finally:
+        light._one = one
+        if isinstance(light._every, Recorder):
+            light._every = every
+
+
 def test_a_model_not_converted_yet_loads_the_full_path_once_then_runs_without_it(settings, tmp_path, caplog):
     fresh = replace(settings, cache_dir=str(tmp_path))
     with pytest.raises(NotConverted, match="not been converted"):
