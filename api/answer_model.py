@@ -51,7 +51,8 @@ _QTYPES = (
 QTYPES = tuple(name for name, _ in _QTYPES)
 
 SENTENCE_FEATURES = (
-    "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex", "lex_idf", "bigram", "context_lex_idf", "log_words",
+    "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex", "lex_idf", "bigram",
+    "context_lex_idf", "log_words",
     "new_cap", "new_num", "new_time", "type_match", "q_cap_missing", "q_num_missing", "max_missing_idf",
     *(f"q_{t}" for t in QTYPES),
 )
@@ -192,8 +193,8 @@ def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np
         new_num = float(bool(s.numbers - q_nums))
         new_time = float(bool(s.times - q_nums))
         s_all = s.stems | s.caps | s.numbers
-        out[i] = (cos[i], cos[i] - cos[order[0]], 1.0 / rank[i], 1.0 / max(1, int(ranks[i])), passage_idf, lex, lex_idf, bigram, ctx_idf,
-                  math.log1p(s.n_words), new_cap, new_num, new_time,
+        out[i] = (cos[i], cos[i] - cos[order[0]], 1.0 / rank[i], 1.0 / max(1, int(ranks[i])), passage_idf,
+                  lex, lex_idf, bigram, ctx_idf, math.log1p(s.n_words), new_cap, new_num, new_time,
                   _type_match(q.qtype, new_cap, new_num, new_time),
                   _missing_share(q.info.caps, s.caps | s.stems), _missing_share(q_nums, s_all), max_missing,
                   *(float(q.qtype == t) for t in QTYPES))
