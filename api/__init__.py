@@ -1,5 +1,5 @@
 """edsearch query side: open a published index, search it, answer questions, serve it."""
-from indexer.store import Filters
+from indexer.reader import Filters
 
 from .models import Answer, ArticleFull, ArticleRef, Citation, Hit, SearchResult
 from .retriever import ArticleNotFound, QueryError, Retriever

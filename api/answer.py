@@ -32,9 +32,9 @@ from typing import Iterator
 import numpy as np
 
 from indexer.chunking import sentence_spans
-from indexer.store import Filters
+from indexer.reader import Filters
 
-from . import answer_model, keyword
+from . import answer_model
 from .models import Answer, AnswerSentence, AnswerSpan, Hit
 from .validation import QueryError, check_k, check_text
 
@@ -85,16 +85,6 @@ def threshold() -> float:
     return model().threshold
 
 
-def idf_of(reader):
-    """BM25's inverse document frequency of a word in this index (passages as documents)."""
-    def idf(term: str) -> float:
-        expr = keyword.fts_query(term)
-        df = reader.doc_freq(expr) if expr else 0
-        n = reader.manifest["counts"]["chunks"]
-        return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
-    return idf
-
-
 def passage_sentences(text: str, paras: list[tuple[int, int]], start: int, end: int):
     """(char_start, char_end, paragraph, context) of each sentence of text[start:end], paragraph by paragraph;
     the context is the sentence with its neighbours inside the passage."""
@@ -143,9 +133,9 @@ def hit_sentences(reader, hits: list[Hit], once: bool = True) -> list[Candidate]
         art = arts.get(hit.article.id)
         if art is None:
             continue
-        text = art["text"]
+        text = art.text
         passage = text[hit.citation.char_start:hit.citation.char_end]
-        for s, e, pn, ctx in passage_sentences(text, art["paragraphs"], hit.citation.char_start,
+        for s, e, pn, ctx in passage_sentences(text, art.paragraphs, hit.citation.char_start,
                                                hit.citation.char_end):
             if len(_WORD.findall(text[s:e])) < MIN_WORDS or (once and (hit.article.id, s, e) in seen):
                 continue
@@ -159,7 +149,7 @@ def answer_spans(retriever, query: str, hits: list[Hit]) -> list[Hit]:
     if not hits:
         return hits
     cands = hit_sentences(retriever.reader, hits, once=False)
-    _, ranked = score_candidates(retriever.embedder, idf_of(retriever.reader), query, cands)
+    _, ranked = score_candidates(retriever.embedder, retriever.reader.idf, query, cands)
     best: dict[int, Candidate] = {}
     for c in ranked:
         best.setdefault(c.source, c)
@@ -202,7 +192,7 @@ class Answerer:
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a word in this index (passages as documents)."""
-        return idf_of(self.retriever.reader)(term)
+        return self.retriever.reader.idf(term)
 
     # -- retrieval and sentence scoring --
     def retrieve(self, question: str, k: int, filters: Filters | None, dates_from_query: bool = True):

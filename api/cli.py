@@ -12,7 +12,7 @@ from indexer.config import Settings
 
 
 def _filters(args):
-    from indexer.store import Filters
+    from indexer.reader import Filters
 
     return Filters(author=args.author, section=args.section, tag=args.tag, source=args.source,
                    published_from=getattr(args, "from"), published_to=args.to, article_ids=args.article_id or [])
@@ -177,6 +177,19 @@ def cmd_mcp(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_optimize(args, settings: Settings) -> int:
+    from indexer.reader import IndexReader
+    from indexer.writer import optimize
+
+    index = args.index or settings.index
+    changed = optimize(index, settings)
+    reader = IndexReader(index)
+    segments = reader.manifest["vectors"]["segments"]
+    print(f"{'optimized' if changed else 'already optimized'}: version {reader.version}, {len(segments)} vector "
+          f"segment{'s' if len(segments) != 1 else ''}, {reader.manifest['counts']['chunks']} passages")
+    return 0
+
+
 def cmd_eval(args, settings: Settings) -> int:
     from .evaluation import evaluate_beir, format_table
 
@@ -280,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("sources", nargs="+", metavar="SOURCE", help="files or folders, as for edsearch index")
     sp.set_defaults(func=cmd_watch)
 
+    sp = with_index(sub.add_parser("optimize", help="merge the index's segments into one (and upgrade an index "
+                                                    "written by an older edsearch)"))
+    sp.set_defaults(func=cmd_optimize)
+
     sp = sub.add_parser("eval", help="retrieval metrics (nDCG@10, recall, MRR) on a BEIR folder")
     sp.add_argument("beir_dir", metavar="BEIR_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     sp.add_argument("--split", default="test", help="qrels split: train, dev or test (default: test)")
@@ -295,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from indexer.embedding import ModelError
     from indexer.ray_engine import RayUnavailable
-    from indexer.store import IndexStoreError
+    from indexer.format import IndexStoreError
 
     from .answer_model import AnswerModelError
     from .llm import LLMError

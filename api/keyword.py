@@ -1,43 +1,9 @@
-"""User text -> a safe FTS5 query (quoted phrases kept), and the terms to highlight."""
+"""Query words in a passage: the spans the page highlights (the query syntax itself is indexer/keyword.py)."""
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
-STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her his how
-i if in into is it its me my no not of on or our she should so than that the their them then there these they this
-to was we were what when where which who whom why will with would you your about after also any more most over such
-up""".split())
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-_PHRASE = re.compile(r'"([^"]+)"')
-
-
-def terms(text: str) -> list[str]:
-    """Content words of the text, lowercased, in order, without duplicates."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    return list(dict.fromkeys(w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())))
-
-
-def _quote(words: list[str]) -> str:
-    return '"' + " ".join(words) + '"'
-
-
-def fts_query(text: str, require_all: bool = False) -> str | None:
-    """An FTS5 MATCH expression: quoted phrases are required, other words are OR-ed (ranked by BM25), or AND-ed
-    with `require_all`. Every word is quoted, so no user input can be FTS syntax; None when nothing is left."""
-    phrases = [[w.lower() for w in _WORD.findall(p)] for p in _PHRASE.findall(text)]
-    phrases = [p for p in phrases if p]
-    rest = terms(_PHRASE.sub(" ", text))
-    if not rest and not phrases:
-        rest = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))  # a query of stopwords only
-    parts = [_quote(p) for p in phrases]
-    if rest and require_all:
-        parts += [_quote([w]) for w in rest]
-    elif rest:
-        ors = " OR ".join(_quote([w]) for w in rest)
-        parts.append(f"({ors})" if phrases else ors)
-    return " AND ".join(parts) if parts else None
+from indexer.keyword import PHRASE as _PHRASE, STOPWORDS, WORD as _WORD, terms  # noqa: F401 (used by answer_model)
 
 
 @lru_cache(maxsize=1 << 16)

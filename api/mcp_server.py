@@ -23,7 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError   # the SDK sends its mess
 from pydantic import ValidationError
 
 from indexer.config import Settings
-from indexer.store import IndexStoreError
+from indexer.format import IndexStoreError
 
 from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult

@@ -5,7 +5,6 @@ import calendar
 import dataclasses
 import datetime as dt
 import logging
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,8 @@ import numpy as np
 
 from indexer.config import Settings
 from indexer.embedding import query_embedder_for
-from indexer.store import CURRENT, Filters, IndexReader, IndexStoreError, ModelMismatch
+from indexer.format import IndexStoreError, ModelMismatch
+from indexer.reader import Filters, IndexReader, StoredArticle, published_version
 
 from . import citations, keyword, timeparse
 from .answer_model import is_question
@@ -40,6 +40,10 @@ class _Candidate:
     ranks: dict[str, int]
 
 
+def _ref(art: StoredArticle) -> ArticleRef:
+    return ArticleRef(**{f: getattr(art, f) for f in ArticleRef.model_fields})
+
+
 def _duplicates(article_id: str, identical: list[str], group: list[str]) -> dict[str, list[str]]:
     """The fields naming an article's byte-identical copies and its other near-duplicates (group minus those)."""
     same = [d for d in identical if d != article_id]
@@ -59,7 +63,8 @@ class Retriever:
 
     # -- opening and reloading --
     def _open(self) -> IndexReader:
-        reader = IndexReader(self.index_dir, self.settings.hnsw_ef_search)
+        reader = IndexReader(self.index_dir, self.settings.hnsw_ef_search, self.settings.worker_threads + 1,
+                             self.settings.keyword_all_terms_above)
         name = reader.manifest["model"]["name"]
         if self._requested_model and self._requested_model != name:
             raise ModelMismatch(f"the index at {self.index_dir} was built with model {name!r}; it cannot be "
@@ -70,23 +75,17 @@ class Retriever:
                                 f"{reader.manifest['model']['dim']}-d; rebuild the index")
         return reader
 
-    def published_version_name(self) -> str | None:
-        try:
-            return (self.index_dir / CURRENT).read_text().strip()
-        except OSError:
-            return None
-
     def reload_if_changed(self) -> bool:
-        """Open the newly published version if CURRENT moved; keep serving the old one if it is broken."""
-        name = self.published_version_name()
-        if not name or name == self.reader.version_dir.name:
+        """Open the newest commit if a build published one; keep serving the old one if it is broken."""
+        version = published_version(self.index_dir)
+        if version is None or version == self.reader.version:
             return False
         with self._lock:
-            if name == self.reader.version_dir.name:
+            if version == self.reader.version:
                 return False
-            new = self._open()          # raises on a corrupt version: the caller logs, the old one stays
-            self.reader = new
-            log.info("edsearch: now serving %s", new.version_dir)
+            new = self._open()          # raises on a corrupt commit: the caller logs, the old one stays
+            self.reader = new           # the old reader closes its snapshot once requests using it finish
+            log.info("edsearch: now serving version %s of %s", new.version, self.index_dir)
             return True
 
     # -- search --
@@ -144,16 +143,8 @@ class Retriever:
             candidates = self._candidates(reader, searched, k, mode, filters, per_article, rrf_k)
             return self._hits(reader, searched, candidates, k, per_article, recency_half_life_days)
 
-        reader = self.reader
-        try:
-            hits = ranked(reader)
-        except sqlite3.OperationalError:
-            # A newer build may have removed this version's folder while the request ran (a thread opens its
-            # connection on first use): answer from the version that is published now.
-            if reader is self.reader and not self.reload_if_changed():
-                raise
-            reader = self.reader
-            hits = ranked(reader)
+        reader = self.reader            # one snapshot for the whole request, whatever is published meanwhile
+        hits = ranked(reader)
         if sort == "date":
             # Newest first among the passages relevance chose; ISO dates sort as text, undated ones go last.
             hits.sort(key=lambda h: h.article.published or "", reverse=True)
@@ -214,13 +205,13 @@ class Retriever:
         lists: dict[str, list[int]] = {}
         raw: dict[str, dict[int, float]] = {}
         # Enough keyword candidates: k beside the dense ones, a full list when keyword matching ranks alone.
-        pending = _KEYWORD_POOL.submit(self._keyword, reader, query, depth, k, filters) if mode == "hybrid" else None
+        pending = _KEYWORD_POOL.submit(reader.keyword, query, depth, filters, k) if mode == "hybrid" else None
         if mode in ("dense", "hybrid"):
             scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed)
             lists["dense"] = [int(i) for i in ids]
             raw["dense"] = dict(zip(lists["dense"], map(float, scores)))
         if mode in ("keyword", "hybrid"):
-            pairs = pending.result() if pending else self._keyword(reader, query, depth, depth, filters)
+            pairs = pending.result() if pending else reader.keyword(query, depth, filters, depth)
             lists["keyword"] = [cid for cid, _ in pairs]
             raw["keyword"] = dict(pairs)
         if mode == "hybrid":
@@ -228,30 +219,16 @@ class Retriever:
         ranked = lists[mode]
         return [_Candidate(c, raw[mode][c], {mode: i}) for i, c in enumerate(ranked, 1)]
 
-    def _keyword(self, reader: IndexReader, query: str, depth: int, enough: int,
-                 filters: Filters) -> list[tuple[int, float]]:
-        """BM25 over FTS5. Any-term matching costs time in proportion to every posting of every term, so in an
-        index of more than `keyword_all_terms_above` passages, passages holding every term are ranked alone when
-        there are `enough` of them, else any-term matching is the fallback (docs/scale.md)."""
-        f = filters if filters else None
-        if reader.manifest["counts"]["chunks"] > self.settings.keyword_all_terms_above:
-            expr = keyword.fts_query(query, require_all=True)
-            pairs = reader.keyword(expr, depth, f) if expr else []
-            if len(pairs) >= enough:
-                return pairs
-        expr = keyword.fts_query(query)
-        return reader.keyword(expr, depth, f) if expr else []
-
     def _hits(self, reader: IndexReader, query: str, candidates: list[_Candidate], k: int,
               per_article: int | None, half_life: float | None) -> list[Hit]:
         if not candidates:
             return []
         chunks = reader.chunks(c.chunk_id for c in candidates)
-        articles = reader.articles(ch["article_id"] for ch in chunks.values())
+        articles = reader.articles(ch.article_id for ch in chunks.values())
         if half_life:
             today = self.today()
             for c in candidates:
-                published = articles[chunks[c.chunk_id]["article_id"]].get("published")
+                published = articles[chunks[c.chunk_id].article_id].published
                 if published:
                     age = max(0, (today - dt.date.fromisoformat(published)).days)
                     c.score *= 0.5 ** (age / half_life)
@@ -263,16 +240,16 @@ class Retriever:
         owner_of_group: dict[str, str] = {}  # near-duplicate group (or text_hash) -> the article representing it
         for c in candidates:
             ch = chunks[c.chunk_id]
-            art = articles[ch["article_id"]]
-            owner = owner_of_group.setdefault(art["group_id"] or art["text_hash"], art["id"])
-            if owner != art["id"]:
+            art = articles[ch.article_id]
+            owner = owner_of_group.setdefault(art.group_id or art.text_hash, art.id)
+            if owner != art.id:
                 continue                       # a (near-)duplicate of an article already in the list
-            groups = picked.setdefault(art["id"], [])
+            groups = picked.setdefault(art.id, [])
             merged = False
             for g in groups:
-                if ch["char_start"] < g["end"] and ch["char_end"] > g["start"]:
-                    g["start"], g["end"] = min(g["start"], ch["char_start"]), max(g["end"], ch["char_end"])
-                    g["paras"] |= set(range(ch["para_start"], ch["para_end"] + 1))
+                if ch.char_start < g["end"] and ch.char_end > g["start"]:
+                    g["start"], g["end"] = min(g["start"], ch.char_start), max(g["end"], ch.char_end)
+                    g["paras"] |= set(range(ch.para_start, ch.para_end + 1))
                     for name, r in c.ranks.items():
                         g["ranks"][name] = min(g["ranks"].get(name, r), r)
                     merged = True
@@ -283,27 +260,26 @@ class Retriever:
                 continue
             if len(order) >= k:
                 continue                       # keep scanning only to merge overlaps into chosen groups
-            g = {"start": ch["char_start"], "end": ch["char_end"], "score": c.score, "ranks": dict(c.ranks),
-                 "paras": set(range(ch["para_start"], ch["para_end"] + 1))}
+            g = {"start": ch.char_start, "end": ch.char_end, "score": c.score, "ranks": dict(c.ranks),
+                 "paras": set(range(ch.para_start, ch.para_end + 1))}
             groups.append(g)
-            order.append((art["id"], g))
+            order.append((art.id, g))
 
-        dups = reader.duplicates(articles[a]["text_hash"] for a, _ in order)
+        dups = reader.duplicates(articles[a].text_hash for a, _ in order)
         near = reader.near_duplicates(a for a, _ in order)
         full = reader.articles((a for a, _ in order), with_text=True)
-        texts = {a: full[a]["text"] for a in full}
         hits = []
         for rank, (art_id, g) in enumerate(order, 1):
             art = full[art_id]
-            ref = ArticleRef(**{f: art.get(f) for f in ArticleRef.model_fields if f in art})
-            passage = texts[art_id][g["start"]:g["end"]]
+            ref = _ref(art)
+            passage = art.text[g["start"]:g["end"]]
             paras = sorted(g["paras"])
             hits.append(Hit(
                 rank=rank, score=round(float(g["score"]), 6), text=passage, article=ref,
                 citation=citations.cite(ref, paras, g["start"], g["end"], passage),
                 highlights=keyword.highlight_spans(query, passage),
                 ranks=Ranks(**g["ranks"]),
-                **_duplicates(art_id, dups.get(art["text_hash"], []), near.get(art_id, []))))
+                **_duplicates(art_id, dups.get(art.text_hash, []), near.get(art_id, []))))
         return hits
 
     # -- articles --
@@ -313,12 +289,12 @@ class Retriever:
         art = self.reader.article(article_id)
         if art is None:
             raise ArticleNotFound(f"no article with id {article_id!r} in the index")
-        paras = [Paragraph(number=i, char_start=s, char_end=e, text=art["text"][s:e])
-                 for i, (s, e) in enumerate(art["paragraphs"], 1)]
-        dups = self.reader.duplicates([art["text_hash"]]).get(art["text_hash"], [])
+        paras = [Paragraph(number=i, char_start=s, char_end=e, text=art.text[s:e])
+                 for i, (s, e) in enumerate(art.paragraphs, 1)]
+        dups = self.reader.duplicates([art.text_hash]).get(art.text_hash, [])
         near = self.reader.near_duplicates([article_id]).get(article_id, [])
-        return ArticleFull(**{f: art.get(f) for f in ArticleRef.model_fields}, text=art["text"],
-                           paragraphs=paras, source=art["source"], **_duplicates(article_id, dups, near))
+        return ArticleFull(**_ref(art).model_dump(), text=art.text, paragraphs=paras, source=art.source,
+                           **_duplicates(article_id, dups, near))
 
     def ask(self, question: str, k: int = 5, filters: Filters | None = None, generate: bool | None = None,
             dates_from_query: bool = True):
@@ -328,7 +304,7 @@ class Retriever:
 
     def health(self) -> dict:
         r = self.reader
-        return {"status": "ok", "index_version": r.version, "version_dir": r.version_dir.name,
+        return {"status": "ok", "index_version": r.version,
                 "built_at": r.manifest.get("built_at"), "counts": r.manifest.get("counts"),
                 "model": r.manifest.get("model"), "vectors": r.manifest.get("vectors")}
 

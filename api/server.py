@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.config import Settings
-from indexer.store import Filters, IndexStoreError
+from indexer.format import IndexStoreError
+from indexer.reader import Filters
 
 from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult, Timeline
@@ -170,7 +171,7 @@ class AppState:
                 self.load_error = None
             else:
                 self.retriever.reload_if_changed()
-                self.load_error = None      # serving what CURRENT names (a bad version may have been replaced)
+                self.load_error = None      # serving the newest commit (a bad one may have been followed by a good one)
         except (IndexStoreError, OSError) as exc:
             if str(exc) != self.load_error:
                 log.error("edsearch: new index not loaded, still serving the previous one: %s", exc)

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from indexer.reader import published_version  # noqa: E402
 from training.train_answer import SEED, answer_start, load_squad, perturb, split_articles  # noqa: E402
 
 CACHE = Path("~/.cache/edsearch/answer-eval").expanduser()
@@ -52,7 +53,7 @@ def open_index(index: Path, corpus: Path):
     from api import Retriever
     from indexer import build_index
 
-    if not (index / "CURRENT").exists():
+    if published_version(index) is None:      # none yet, or a format 1 folder the build upgrades
         print(f"building {index} from {corpus} ...", file=sys.stderr)
         print(build_index([corpus], index, progress=False).describe(), file=sys.stderr)
     return Retriever(index)
@@ -73,7 +74,7 @@ def heldout_index():
                 a = qa["answers"][0]
                 if answer_start(p["context"], a) >= 0:
                     qs.append((qa["question"], a["text"], aid, p["context"], art))
-    if not (index / "CURRENT").exists():
+    if published_version(index) is None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "squad-heldout.jsonl"
             path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexer import build_index
     from indexer.config import Settings
     from indexer.embedding import embedder_for
-    from indexer.store import IndexReader
+    from indexer.reader import IndexReader
 
     corpus = Path(args.corpus)
     if not corpus.exists():
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         reader = IndexReader(index)
         texts = [r[0] for r in reader.db.execute("SELECT text FROM chunks ORDER BY id")]
         tokens = sum(r[0] for r in reader.db.execute("SELECT n_tokens FROM chunks"))
-        reader.db.close()
+        reader.close()
         del reader
 
         t0 = time.perf_counter()

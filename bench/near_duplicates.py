@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from indexer import neardup  # noqa: E402
 from indexer.config import Settings  # noqa: E402
 from indexer.sources import LoadWarning, iter_articles  # noqa: E402
-from indexer.store import SCHEMA  # noqa: E402
+from indexer.format import SCHEMA  # noqa: E402
 
 DEFAULT_CORPORA = [ROOT.parent / "shared" / "corpora" / "bbc-news" / "bbc.jsonl", ROOT / "seeds"]
 

@@ -79,7 +79,7 @@ def measure(retriever: Retriever, ds: Dataset, mode: str, keyword_weight: float,
     changes, so a second run of the script only prints)."""
     cache = CACHE / "results.json"
     done = json.loads(cache.read_text()) if cache.exists() else {}
-    key = f"{retriever.reader.version_dir}|{retriever.reader.manifest['built_at']}|{ds.name}|{len(ds.queries)}|" \
+    key = f"{retriever.index_dir}|{retriever.reader.version}|{retriever.reader.manifest['built_at']}|{ds.name}|{len(ds.queries)}|" \
           f"{mode}|{keyword_weight if mode == 'hybrid' else ''}|{hits_k}"
     if key not in done:
         done[key] = _measure(retriever, ds, mode, keyword_weight, hits_k)

@@ -1,6 +1,6 @@
 """edsearch indexer: turn files of articles into a published index folder.
 
-Names are imported on first use (PEP 562), so `import indexer.store` on the query side does not pay for the build
+Names are imported on first use (PEP 562), so `import indexer.reader` on the query side does not pay for the build
 pipeline's imports.
 """
 from importlib import import_module
@@ -8,9 +8,9 @@ from importlib import import_module
 _WHERE = {"Article": "articles", "BuildSummary": "build", "build_index": "build", "Chunk": "chunking",
           "chunk_article": "chunking", "Settings": "config", "Embedder": "embedding", "ModelError": "embedding",
           "get_embedder": "embedding", "LoadWarning": "sources", "iter_articles": "sources",
-          "CorruptIndex": "store", "Filters": "store", "IndexBusy": "store", "IndexNotFound": "store",
-          "IndexReader": "store", "IndexStoreError": "store", "ModelMismatch": "store", "Watcher": "watch",
-          "UnsafeXML": "xmlfiles"}
+          "CorruptIndex": "format", "Filters": "reader", "IndexBusy": "format", "IndexNotFound": "format",
+          "IndexReader": "reader", "IndexStoreError": "format", "ModelMismatch": "format", "OldFormat": "format",
+          "IndexWriter": "writer", "optimize": "writer", "Watcher": "watch", "UnsafeXML": "xmlfiles"}
 __all__ = sorted(_WHERE)
 
 

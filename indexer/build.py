@@ -17,14 +17,15 @@ from .config import Settings
 from .embedding import embed_passages, embedder_for, embedding_input, passage_format
 from .sources import LoadWarning, iter_files, load_file
 from . import neardup
-from .store import IndexWriter, ModelMismatch, read_manifest
+from .format import ModelMismatch
+from .writer import IndexWriter
 
 T = TypeVar("T")
 
 
 @dataclass
 class BuildSummary:
-    """What a build did. `published` is the new version folder, or None when nothing changed."""
+    """What a build did. `published` is the index folder when the build committed a new version, else None."""
 
     indexed: int = 0
     updated: int = 0
@@ -231,9 +232,9 @@ def build_index(
             # No article changed, but the index has no near-duplicate groups yet (built before them) or has them
             # at another threshold: compute them and publish; nothing is embedded.
             kept = {k: previous[k] for k in ("model", "tokenizer", "chunking", "sources") if k in previous}
-            final = writer.publish({**kept, "near_duplicates": _near_duplicates(writer, settings, previous)})
-            summary.published = str(final)
-            summary.index_version = read_manifest(final)["index_version"]
+            summary.index_version = writer.publish({**kept, "near_duplicates": _near_duplicates(writer, settings,
+                                                                                             previous)})
+            summary.published = str(index_dir)
             summary.seconds = time.perf_counter() - started
             return summary
 
@@ -289,18 +290,16 @@ def build_index(
             summary.warnings.append("nothing left to index; the published index was kept as it was")
             summary.seconds = time.perf_counter() - started
             return summary
-        final = writer.publish({
+        summary.index_version = writer.publish({
             "model": {"name": model_name, "dim": embedder.dim, "dtype": embedder.dtype, "backend": embedder.backend,
                       "max_tokens": embedder.max_tokens, "normalized": True},
             "tokenizer": TOKENIZER,
             "embedding_input": wanted_input,
             "chunking": {"target_tokens": settings.chunk_tokens, "overlap_tokens": settings.chunk_overlap,
                          "max_model_tokens": limit},
-            "vectors": {"type": writer.vectors.kind, "metric": "inner_product"},
             "sources": sorted({str(Path(s)) for s in sources}),
             "near_duplicates": _near_duplicates(writer, settings, previous),
         })
-    summary.published = str(final)
-    summary.index_version = read_manifest(final)["index_version"]
+    summary.published = str(index_dir)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -60,7 +60,10 @@ class Settings:
     llm_model: str = "default"          # EDSEARCH_LLM_MODEL
     llm_timeout: float = 60.0           # EDSEARCH_LLM_TIMEOUT: seconds
     vector_index: str = "auto"          # EDSEARCH_VECTOR_INDEX: auto | flat | hnsw | ivfpq (docs/scale.md)
-    hnsw_threshold: int = 200_000       # EDSEARCH_HNSW_THRESHOLD: auto: exact below, HNSW above this many passages
+    hnsw_threshold: int = 20_000        # EDSEARCH_HNSW_THRESHOLD: auto: a vector segment of this many passages or
+    #                                     more is HNSW, a smaller one exact (docs/scale.md)
+    segments_per_tier: int = 10         # EDSEARCH_SEGMENTS_PER_TIER: merge this many segments of one size tier
+    #                                     into one after a build (0: only `edsearch optimize` merges)
     ivfpq_threshold: int = 0            # EDSEARCH_IVFPQ_THRESHOLD: auto: IVF-PQ above this many (0 = never)
     hnsw_m: int = 32                    # EDSEARCH_HNSW_M: graph degree
     hnsw_ef_construction: int = 128     # EDSEARCH_HNSW_EF_CONSTRUCTION

@@ -142,7 +142,7 @@ def update(db: sqlite3.Connection, threshold: float, previous_threshold: float |
     """Bring signatures, links and groups up to date with the articles table (inside the writer's transaction).
 
     `previous_threshold` is what the links were computed with; another threshold recomputes every link. The
-    tables are part of the index schema (indexer/store.py), created when the writer opens the staged copy."""
+    tables are part of the index schema (indexer/format.py), created when the writer opens the database."""
     bands, rows = lsh_params(threshold)
     if previous_threshold != threshold:
         db.execute("DELETE FROM near_pairs")

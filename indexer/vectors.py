@@ -1,15 +1,16 @@
 """Vector indexes keyed by chunk id: exact (flat), HNSW and IVF-PQ behind one small interface.
 
-Every type offers add / remove / search(query, k, allowed) / save / load and len() = live vectors. The type
-follows the index size (`choose_kind`): exact search while small, HNSW beyond `hnsw_threshold` passages
-(200k by default), IVF-PQ only when asked for (`vector_index=ivfpq`, or `ivfpq_threshold` > 0). See docs/scale.md.
+Every type offers add / remove / search(query, k, allowed) / save / load and len() = live vectors. An index's
+vectors live in immutable segments (indexer/writer.py), each of one type by its size (`segment_kind`): exact
+search while small, HNSW from `hnsw_threshold` vectors (20k by default), IVF-PQ only when asked for
+(`vector_index=ivfpq`, or `ivfpq_threshold` > 0); `SegmentedVectors` searches them together. See docs/scale.md.
 
 - flat:  IndexIDMap2(IndexFlatIP); removal is native.
 - hnsw:  IndexHNSWSQ with fp16 storage (half the memory of IndexHNSWFlat, same recall; `hnsw_storage=fp32`
          for IndexHNSWFlat) over positions 0..n-1, with `labels` (position -> chunk id, `<file>.ids.npy`) and
          tombstones (dead positions, `<file>.tombstones.npy`): FAISS HNSW cannot remove, so a removed or
          replaced vector is marked dead and skipped at search time through an IDSelectorBitmap (combined with the
-         filter's allowed ids); `converted` rebuilds (compacts) once dead vectors exceed `compact_fraction`.
+         filter's allowed ids). A segment is rewritten by a merge once dead vectors exceed `compact_fraction`.
          Selective filters (few allowed ids) are answered exactly from the stored vectors.
 - ivfpq: IndexIVFPQ keyed by chunk id (removal is native); filtered searches that come back short are re-run
          over every list. Lossy (product quantization): recall is lower than HNSW's; for memory, not accuracy.
@@ -32,7 +33,7 @@ class VectorPolicy:
     """Which index type a build publishes, and its parameters (from Settings; see indexer/config.py)."""
 
     kind: str = "auto"                # auto | flat | hnsw | ivfpq
-    hnsw_threshold: int = 200_000     # auto: flat -> hnsw above this many live vectors
+    hnsw_threshold: int = 20_000      # auto: a segment this big or bigger is hnsw, a smaller one flat
     ivfpq_threshold: int = 0          # auto: -> ivfpq above this many (0 = never)
     hnsw_m: int = 32
     hnsw_ef_construction: int = 128
@@ -41,7 +42,7 @@ class VectorPolicy:
     ivf_nlist: int = 0                # 0 = 4 * sqrt(n)
     ivf_nprobe: int = 32
     pq_m: int = 48                    # sub-quantizers (must divide dim)
-    compact_fraction: float = 0.2     # hnsw: rebuild when dead / total exceeds this
+    compact_fraction: float = 0.2     # a segment is rewritten once this share of its vectors are tombstones
 
     @classmethod
     def from_settings(cls, settings) -> "VectorPolicy":
@@ -59,16 +60,12 @@ class VectorPolicy:
         return cls(kind=kind, **names)
 
 
-def choose_kind(policy: VectorPolicy, live: int, current: str | None) -> str:
-    """The type to publish for `live` vectors; `auto` switches with some hysteresis so it does not flap."""
+def choose_kind(policy: VectorPolicy, live: int) -> str:
+    """The type to write for a segment of `live` vectors (see segment_kind)."""
     if policy.kind != "auto":
         return policy.kind
-    if current == "ivfpq":
-        return "ivfpq"      # chosen on purpose earlier; PQ codes cannot be turned back into exact vectors
     if policy.ivfpq_threshold and live >= policy.ivfpq_threshold:
         return "ivfpq"
-    if current == "hnsw":
-        return "hnsw" if live >= policy.hnsw_threshold // 2 else "flat"
     return "hnsw" if live >= policy.hnsw_threshold else "flat"
 
 
@@ -135,11 +132,6 @@ class VectorIndex:
         """What the manifest records under "vectors"."""
         return {"type": self.kind, "metric": "inner_product", "live": len(self), "params": self.params()}
 
-    @property
-    def tombstone_fraction(self) -> float:
-        """Removed vectors still held (only where the type cannot remove), over all held."""
-        return 0.0
-
     @staticmethod
     def load(path: Path) -> "VectorIndex":
         index = faiss.read_index(str(path))
@@ -168,22 +160,6 @@ class VectorIndex:
             raise ValueError(f"unknown vector index type {kind!r}; use flat, hnsw or ivfpq")
         out.add(ids, vectors)
         return out
-
-    def converted(self, policy: VectorPolicy) -> "VectorIndex":
-        """This index as the type `policy` asks for at its size (compacted when tombstones pile up);
-        `self` when nothing needs to change."""
-        target = choose_kind(policy, len(self), self.kind)
-        if target == self.kind and self.tombstone_fraction <= policy.compact_fraction:
-            if target == "hnsw":
-                self.ef_search = policy.hnsw_ef_search
-            elif target == "ivfpq":
-                self.nprobe = policy.ivf_nprobe
-            return self
-        if self.kind == "ivfpq":
-            raise ValueError("an ivfpq index cannot be converted to another type (its vectors are compressed); "
-                             "rebuild into a new --index folder")
-        ids, vectors = self.export()
-        return VectorIndex.build(target, self.dim, ids, vectors, policy)
 
 
 class _NativeIds:
@@ -283,10 +259,6 @@ class HNSWIndex(VectorIndex):
     @property
     def tombstones(self) -> int:
         return self._n_dead
-
-    @property
-    def tombstone_fraction(self) -> float:
-        return self._n_dead / self.index.ntotal if self.index.ntotal else 0.0
 
     def _changed(self) -> None:
         self._lookup = None
@@ -449,3 +421,51 @@ class IVFPQIndex(_NativeIds, VectorIndex):
         faiss.write_index(self.index, str(path))
         meta_path.write_text(json.dumps({"type": self.kind, "params": self.params()}) + "\n")
         return [path, meta_path]
+
+
+def segment_kind(policy: VectorPolicy, live: int) -> str:
+    """The type a new segment of `live` vectors is written as: HNSW from `hnsw_threshold` vectors under `auto`
+    (exact search below: small segments are searched faster than a graph is built); IVF-PQ needs 1000 vectors to
+    train on, so a smaller segment of an IVF-PQ index is exact."""
+    kind = choose_kind(policy, live)
+    return "flat" if kind == "ivfpq" and live < 1000 else kind
+
+
+class SegmentedVectors:
+    """Search over the live vector segments of one commit: each segment's top k (its tombstones applied when it
+    was loaded), merged by score. Over flat segments this is the top k a single merged index gives."""
+
+    def __init__(self, dim: int, segments: list[tuple[int, VectorIndex]]):
+        self.dim = dim
+        self.segments = segments
+
+    def __len__(self) -> int:
+        return sum(len(v) for _, v in self.segments)
+
+    @property
+    def ef_search(self) -> int | None:
+        return next((v.ef_search for _, v in self.segments if v.kind == "hnsw"), None)
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        for _, v in self.segments:
+            if v.kind == "hnsw":
+                v.ef_search = value
+
+    def export(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 vectors) of the live vectors of every segment."""
+        parts = [v.export() for _, v in self.segments]
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        return np.concatenate([i for i, _ in parts]), np.concatenate([v for _, v in parts])
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        found = [v.search(query, k, allowed) for _, v in self.segments if len(v)]
+        if not found:
+            return EMPTY
+        if len(found) == 1:
+            return found[0]
+        scores = np.concatenate([s for s, _ in found])
+        ids = np.concatenate([i for _, i in found])
+        order = np.lexsort((ids, -scores))[:k]         # best score first, ties by chunk id
+        return scores[order], ids[order]

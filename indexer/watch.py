@@ -87,7 +87,7 @@ class Watcher:
     def run_once(self):
         """One round: a build when the files changed since the last one. Returns its BuildSummary, or None."""
         from .build import build_index       # the embedding stack, only once there is something to build
-        from .store import IndexBusy, IndexStoreError
+        from .format import IndexBusy, IndexStoreError
         from .embedding import ModelError
 
         current = self.fingerprint()

@@ -25,8 +25,8 @@ def test_cptpp_answer_cites_paragraph_14(retriever, cptpp):
     assert f"{s.text} [{s.source}]" in ans.answer
     src = ans.sources[s.source - 1]
     art = retriever.reader.article(src.article.id)
-    assert art["text"][s.char_start:s.char_end] == s.text              # exact span in the stored text
-    ps, pe = art["paragraphs"][s.paragraph - 1]
+    assert art.text[s.char_start:s.char_end] == s.text              # exact span in the stored text
+    ps, pe = art.paragraphs[s.paragraph - 1]
     assert ps <= s.char_start < s.char_end <= pe
     assert 14 in src.citation.paragraphs
     assert src.citation.char_start <= s.char_start and s.char_end <= src.citation.char_end

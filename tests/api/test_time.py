@@ -67,7 +67,7 @@ def test_cptpp_in_2026_returns_only_2026_and_says_so(dated):
 
 
 def test_explicit_dates_win_over_date_words(dated):
-    from indexer.store import Filters
+    from indexer.reader import Filters
 
     result = dated.search(CPTPP_2026_QUESTION, k=10, filters=Filters(published_from="2025-01-01",
                                                                    published_to="2025-12-31"))

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from indexer import IndexReader, ModelMismatch, build_index
-from indexer.store import CURRENT, CorruptIndex, IndexNotFound
+from indexer.format import CorruptIndex, IndexNotFound
+from indexer.reader import published_version
 
 from ..conftest import ROOT, SEEDS
 
@@ -38,11 +39,11 @@ def test_incremental_rebuild_is_a_noop_then_reembeds_only_changes(tmp_path, sett
     idx = tmp_path / "idx"
     first = build_index([src], idx, settings=settings, progress=False)
     assert (first.indexed, first.updated, first.unchanged) == (4, 0, 0)
-    version = (idx / CURRENT).read_text()
+    version = published_version(idx)
 
     again = build_index([src], idx, settings=settings, progress=False)
     assert (again.indexed, again.updated, again.unchanged, again.chunks) == (0, 0, 4, 0)
-    assert again.published is None and (idx / CURRENT).read_text() == version
+    assert again.published is None and published_version(idx) == version
 
     p = src / "story-0001.md"
     p.write_text(p.read_text().replace("residents complained", "ratepayers protested"))
@@ -51,7 +52,7 @@ def test_incremental_rebuild_is_a_noop_then_reembeds_only_changes(tmp_path, sett
     assert (third.indexed, third.updated, third.unchanged) == (1, 1, 3)
     reader = IndexReader(idx)
     assert reader.manifest["counts"]["articles"] == 5
-    assert "ratepayers protested" in reader.article("story-0001")["text"]
+    assert "ratepayers protested" in reader.article("story-0001").text
     n_chunks = reader.db.execute("SELECT count(*) FROM chunks WHERE article_id='story-0001'").fetchone()[0]
     assert third.chunks == n_chunks + 1   # only the changed and the new article were embedded
 
@@ -77,7 +78,7 @@ def test_same_id_from_two_sources_is_reported_not_merged(tmp_path, settings):
     summary = build_index([a, b], tmp_path / "idx", settings=settings, progress=False)
     assert summary.indexed == 1 and summary.skipped == 1
     assert any("wire-1" in w and "already read from" in w for w in summary.warnings)
-    assert IndexReader(tmp_path / "idx").article("wire-1")["text"] == "Version from feed A."
+    assert IndexReader(tmp_path / "idx").article("wire-1").text == "Version from feed A."
     # and across runs: indexing b alone does not silently overwrite a's article
     later = build_index([b], tmp_path / "idx", settings=settings, progress=False)
     assert later.skipped == 1 and "already indexed from" in later.warnings[0]
@@ -104,7 +105,7 @@ def test_dates_as_archives_write_them_are_indexed_and_an_unreadable_one_warns(tm
     assert summary.warnings == [f"{src.resolve()}:5: published date 'sometime soon' is not a date (Unknown string "
                                 "format: sometime soon); indexed without a date (write it as YYYY-MM-DD to keep it)"]
     reader = IndexReader(tmp_path / "idx")
-    assert [reader.article(f"d{i}")["published"] for i in range(5)] == ["2025-08-08"] * 4 + [None]
+    assert [reader.article(f"d{i}").published for i in range(5)] == ["2025-08-08"] * 4 + [None]
 
 
 def test_model_mismatch_is_refused(index_copy, settings):
@@ -118,22 +119,21 @@ def test_model_mismatch_is_refused(index_copy, settings):
 
 def test_exception_mid_build_keeps_published_index(index_copy, tmp_path, settings):
     src = write_corpus(tmp_path / "src", 6)
-    before = (index_copy / CURRENT).read_text()
+    before, files = published_version(index_copy), segment_files(index_copy)
 
     def boom(_):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         build_index([src], index_copy, settings=settings, progress=False, batch_articles=2, on_batch=boom)
-    assert (index_copy / CURRENT).read_text() == before
-    assert not list(index_copy.glob(".staging-*"))
+    assert published_version(index_copy) == before and segment_files(index_copy) == files
     assert IndexReader(index_copy).manifest["counts"]["articles"] == 1
 
 
 def test_corrupt_index_is_detected_with_a_clear_message(index_copy):
-    version = IndexReader(index_copy).version_dir
-    (version / "vectors.faiss").write_bytes(b"garbage")
-    with pytest.raises(CorruptIndex, match="vectors.faiss cannot be read"):
+    segment = IndexReader(index_copy).manifest["vectors"]["segments"][0]["file"]
+    (index_copy / "segments" / segment).write_bytes(b"garbage")
+    with pytest.raises(CorruptIndex, match=f"{segment} cannot be read"):
         IndexReader(index_copy)
     with pytest.raises(IndexNotFound, match="build one with"):
         IndexReader(index_copy / "nothing-here")
@@ -146,25 +146,25 @@ def _run_cli(*args, **kw):
 @pytest.mark.slow
 def test_kill_9_during_build_leaves_last_published_index_usable(index_copy, tmp_path):
     src = write_corpus(tmp_path / "src", 160)
-    before = (index_copy / CURRENT).read_text()
+    before, files = published_version(index_copy), segment_files(index_copy)
     rng = random.Random(7)
     proc = subprocess.Popen([*EDSEARCH, "index", str(src), "--index", str(index_copy), "--quiet"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not list(index_copy.glob(".staging-*/edsearch.db")) and time.time() < deadline:
+    while not build_running(index_copy) and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(rng.uniform(0.5, 3.0))
     assert proc.poll() is None, "the build finished before it could be killed; give it more work"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert (index_copy / CURRENT).read_text() == before
+    assert published_version(index_copy) == before
     out = _run_cli("search", "what did the board recommend on CPTPP?", "--index", index_copy, "--json", "--k", "1")
     assert out.returncode == 0, out.stderr
     assert "CPTPP" in json.loads(out.stdout)["hits"][0]["text"]
     # the next build cleans the leftovers and completes
     done = _run_cli("index", src, "--index", index_copy, "--quiet")
     assert done.returncode == 0, done.stderr
-    assert not list(index_copy.glob(".staging-*"))
+    assert not orphan_files(index_copy) and segment_files(index_copy) != files
     assert IndexReader(index_copy).manifest["counts"]["articles"] == 161
 
 
@@ -175,25 +175,64 @@ def test_cli_index_exit_codes_and_summary(tmp_path):
     out = _run_cli("index", bad, "--index", tmp_path / "idx", "--quiet")
     assert out.returncode == 1
     assert "x.txt: binary file" in out.stderr and "nothing usable was indexed" in out.stderr
-    assert not (tmp_path / "idx" / CURRENT).exists()
+    assert published_version(tmp_path / "idx") is None
     ok = _run_cli("index", SEEDS, bad, "--index", tmp_path / "idx", "--quiet")
     assert ok.returncode == 0, ok.stderr
     assert "1 indexed" in ok.stdout and "1 skipped" in ok.stdout and "published version 1" in ok.stdout
 
 
-def test_replaced_versions_are_kept_through_a_grace_period(index_copy, tmp_path, settings, monkeypatch):
-    """A server may still answer from a replaced version until it notices CURRENT moved: old versions are
-    removed only after the grace period, whatever the number of builds in between."""
-    from indexer import store
+def test_merged_segments_are_kept_through_a_grace_period(index_copy, tmp_path, settings, monkeypatch):
+    """A server may still be opening a commit that names a merged-away segment: its files are removed only
+    after the grace period, by a later build."""
+    import dataclasses
 
-    first = IndexReader(index_copy).version_dir
-    for i in range(3):
+    from indexer import writer
+
+    settings = dataclasses.replace(settings, segments_per_tier=3)
+    old = IndexReader(index_copy)
+    for i in range(2):
         (tmp_path / f"src{i}").mkdir()
         (tmp_path / f"src{i}" / f"n{i}.md").write_text(f"Note {i}\n\nA short note number {i} about ferries.\n")
         build_index([tmp_path / f"src{i}"], index_copy, settings=settings, progress=False)
-    assert first.is_dir() and len(list(store.iter_versions(index_copy))) == 4
-    monkeypatch.setattr(store, "SUPERSEDED_GRACE_SECONDS", 0.0)
+    merged = IndexReader(index_copy)
+    assert len(merged.manifest["vectors"]["segments"]) == 1 and merged.version == old.version + 3   # 2 + a merge
+    assert named_segment_files(index_copy) < segment_files(index_copy)        # the 3 old ones are still there
+    assert old.vectors.search(merged.vectors.segments[0][1].export()[1][0], 3)[1].size     # and still searchable
+    monkeypatch.setattr(writer, "RETIRED_GRACE_SECONDS", 0.0)
     (tmp_path / "last").mkdir()
     (tmp_path / "last" / "z.md").write_text("Last note\n\nThe final note about ferries.\n")
     build_index([tmp_path / "last"], index_copy, settings=settings, progress=False)
-    assert [p.name for p in store.iter_versions(index_copy)] == ["v000004", "v000005"]
+    assert segment_files(index_copy) == named_segment_files(index_copy)
+
+
+def segment_files(index: Path) -> set[str]:
+    return {p.name for p in (index / "segments").iterdir()}
+
+
+def named_segment_files(index: Path) -> set[str]:
+    """The files the latest commit's segments consist of."""
+    names = {s["file"] for s in IndexReader(index).manifest["vectors"]["segments"]}
+    return {p.name for p in (index / "segments").iterdir() if p.name.split(".")[0] + ".faiss" in names}
+
+
+def orphan_files(index: Path) -> set[str]:
+    """Segment files neither a commit's segment nor retired by a merge (waiting out the grace time)."""
+    import sqlite3
+
+    db = sqlite3.connect(index / "edsearch.db")
+    known = {r[0] for r in db.execute("SELECT file FROM segments UNION SELECT file FROM retired")}
+    db.close()
+    return {p.name for p in (index / "segments").iterdir() if p.name.split(".")[0] + ".faiss" not in known}
+
+
+def build_running(index: Path) -> bool:
+    """Whether a build holds the index's lock."""
+    import fcntl
+
+    with open(index / ".lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False

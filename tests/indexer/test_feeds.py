@@ -5,7 +5,7 @@ import pytest
 
 from indexer import build_index
 from indexer.sources import LoadWarning, iter_articles
-from indexer.store import CURRENT
+from indexer.reader import published_version
 from indexer.xmlfiles import UnsafeXML
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
@@ -122,4 +122,4 @@ def test_hostile_feed_is_refused_and_nothing_indexed(tmp_path, settings, entity)
     (src / "econ.atom").write_text(ATOM)
     with pytest.raises(UnsafeXML, match="refused: the XML declares an"):
         build_index([src], tmp_path / "idx", settings=settings, progress=False)
-    assert not (tmp_path / "idx" / CURRENT).exists()
+    assert published_version(tmp_path / "idx") is None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,9 @@ import pytest
 from indexer import IndexReader, build_index
 from indexer import neardup
 from indexer.sources import iter_articles
-from indexer.store import DATABASE, MANIFEST, current_version_dir
+from indexer.format import OldFormat
+
+from .format1 import make_format_1
 
 from ..conftest import SEEDS
 
@@ -100,25 +101,13 @@ def test_groups_follow_incremental_builds_and_old_indexes_open(tmp_path, setting
     build_index([src], idx, settings=settings, progress=False)
     assert IndexReader(idx).near_duplicates(["original"]) == {}
 
-    # An index built before near-duplicates: drop the tables and the manifest entry; it must still open and
-    # collapse byte-identical copies, and the next build adds signatures and groups for every article.
+    # An index built before near-duplicates (and before segments: format 1): it is refused with a message saying
+    # how to upgrade, and the next build upgrades it and adds signatures and groups for every article.
     _write(tmp_path / "src", [recs["original"], recs["partial"], recs["identical"]])
     build_index([src], idx, settings=settings, progress=False)
-    version = current_version_dir(idx)
-    db = sqlite3.connect(version / DATABASE)
-    for table in ("article_groups", "near_pairs", "minhash_bands", "article_minhash"):
-        db.execute(f"DROP TABLE {table}")
-    db.commit()
-    db.execute("VACUUM")
-    db.close()
-    manifest = json.loads((version / MANIFEST).read_text())
-    del manifest["near_duplicates"]
-    (version / MANIFEST).write_text(json.dumps(manifest))
-    old = Retriever(idx, settings)
-    assert not old.reader.has_groups
-    ids = [h.article.id for h in old.search(QUERY, k=10).hits]
-    assert len({"original", "identical"} & set(ids)) == 1
-    assert old.article("original").duplicates == ["identical"] and old.article("original").near_duplicates == []
+    make_format_1(idx, near_duplicates=False)
+    with pytest.raises(OldFormat, match="edsearch optimize"):
+        Retriever(idx, settings)
 
     # A build with nothing changed publishes the groups the old index lacks, embedding nothing.
     upgrade = build_index([src], idx, settings=settings, progress=False)
@@ -130,7 +119,6 @@ def test_groups_follow_incremental_builds_and_old_indexes_open(tmp_path, setting
     summary = build_index([src], idx, settings=settings, progress=False)
     assert summary.indexed == 1
     reader = IndexReader(idx)
-    assert reader.has_groups
     assert reader.near_duplicates(["corrected"]) == {"corrected": ["identical", "original"]}
     assert reader.db.execute("SELECT count(*) FROM article_minhash").fetchone()[0] == 4
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,6 @@ import pytest
 
 from indexer import IndexReader, build_index
 from indexer.embedding import TITLE_SEPARATOR, embed_passages, embedding_input, titled_passages
-from indexer.store import CURRENT, MANIFEST
 
 ARTICLES = [
     ("port-1", "Harbour dredging delayed again", "The port authority postponed the work after divers found a "
@@ -91,10 +91,12 @@ def test_an_index_built_without_titles_opens_searches_and_is_reembedded(tmp_path
     plain = dataclasses.replace(settings, embed_titles=False)
     build_index([corpus], idx, settings=plain, progress=False)
     # an index written before titles were recorded has no embedding_input in its manifest
-    manifest_path = idx / (idx / CURRENT).read_text().strip() / MANIFEST
-    manifest = json.loads(manifest_path.read_text())
+    db = sqlite3.connect(idx / "edsearch.db")
+    manifest = json.loads(db.execute("SELECT manifest FROM commits ORDER BY gen DESC").fetchone()[0])
     del manifest["embedding_input"]
-    manifest_path.write_text(json.dumps(manifest))
+    db.execute("UPDATE commits SET manifest = ? WHERE gen = ?", (json.dumps(manifest), manifest["index_version"]))
+    db.commit()
+    db.close()
     assert embedding_input(IndexReader(idx).manifest) == {"title": False, "separator": ""}
     hits = Retriever(idx, dataclasses.replace(settings, embed_titles=True)).search("who bought the football club",
                                                                                      k=1).hits

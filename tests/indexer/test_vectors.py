@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from indexer.vectors import FlatIndex, HNSWIndex, VectorIndex, VectorPolicy, choose_kind
+from indexer.vectors import FlatIndex, SegmentedVectors, VectorIndex, VectorPolicy, segment_kind
 
 DIM = 384
 KINDS = ("flat", "hnsw", "ivfpq")
@@ -127,47 +127,45 @@ def test_ivfpq_is_approximate_but_useful(built, data):
     # product quantization is lossy (docs/scale.md has recall@10 at scale); the true top 10 are in its top 100
     recall = np.mean([len(set(v.search(qq, 100)[1].tolist()) & exact_top(ids, x, qq)) / 10 for qq in q])
     assert recall >= 0.9, recall
-    with pytest.raises(ValueError, match="cannot be converted"):
-        v.converted(VectorPolicy(kind="hnsw"))
 
 
-def test_tombstones_are_compacted_and_auto_follows_the_size(data):
-    ids, x, q = data
+def test_segment_type_follows_its_size(data):
     policy = VectorPolicy(kind="auto", hnsw_threshold=1000)
-    assert choose_kind(policy, 999, None) == "flat" and choose_kind(policy, 1001, "flat") == "hnsw"
-    assert choose_kind(policy, 600, "hnsw") == "hnsw" and choose_kind(policy, 400, "hnsw") == "flat"
-    v = VectorIndex(DIM)
-    v.add(ids[:800], x[:800])
-    assert v.converted(policy) is v
-    v.add(ids[800:], x[800:])
-    h = v.converted(policy)
-    assert isinstance(h, HNSWIndex) and len(h) == 5000
-    assert h.describe()["type"] == "hnsw" and h.describe()["live"] == 5000
-    h.remove(ids[:500])
-    assert h.tombstones == 500 and h.converted(policy) is h           # 10% dead: kept
-    h.remove(ids[500:1500])
-    c = h.converted(policy)                                            # 30% dead: compacted
-    assert isinstance(c, HNSWIndex) and c is not h and c.tombstones == 0 and len(c) == 3500
-    for qq in q[:5]:
-        assert c.search(qq, 10)[1].tolist() == h.search(qq, 10)[1].tolist()
-    c.remove(ids[1500:4700])
-    back = c.converted(policy)                                         # 300 live < threshold / 2: exact again
-    assert isinstance(back, FlatIndex) and sorted(back.export()[0].tolist()) == ids[4700:].tolist()
+    assert segment_kind(policy, 999) == "flat" and segment_kind(policy, 1000) == "hnsw"
+    assert segment_kind(VectorPolicy(kind="ivfpq"), 999) == "flat"          # too few to train PQ codes on
+    assert segment_kind(VectorPolicy(kind="hnsw"), 5) == "hnsw"
     with pytest.raises(ValueError, match="unknown vector index type"):
         VectorPolicy.from_settings(type("S", (), {"vector_index": "lsh"})())
 
 
-def test_build_with_hnsw_updates_never_bring_back_old_passages(tmp_path, settings, embedder):
+def test_segments_give_the_top_k_of_one_merged_index(data):
+    ids, x, q = data
+    whole = VectorIndex.build("flat", DIM, ids, x)
+    parts = [VectorIndex.build("flat", DIM, ids[i::3], x[i::3]) for i in range(3)]
+    parts[0].remove(ids[0:300:3])
+    whole.remove(ids[0:300:3])
+    seg = SegmentedVectors(DIM, list(enumerate(parts, 1)))
+    assert len(seg) == len(whole)
+    allowed = ids[::7]
+    for qq in q[:10]:
+        for a in (None, allowed):
+            s1, i1 = seg.search(qq, 10, a)
+            s2, i2 = whole.search(qq, 10, a)
+            assert i1.tolist() == i2.tolist()
+            np.testing.assert_allclose(s1, s2, rtol=1e-6)
+
+
+def test_build_with_hnsw_segments_never_brings_back_old_passages(tmp_path, settings, embedder):
     from indexer import IndexReader, build_index
 
     from .test_build import write_corpus
 
-    hnsw = dataclasses.replace(settings, vector_index="hnsw")
+    hnsw = dataclasses.replace(settings, vector_index="hnsw", segments_per_tier=0)
     src = write_corpus(tmp_path / "src", 4)
     idx = tmp_path / "idx"
     build_index([src], idx, settings=hnsw, progress=False)
     reader = IndexReader(idx)
-    assert reader.manifest["vectors"]["type"] == "hnsw" and reader.vectors.kind == "hnsw"
+    assert [s["type"] for s in reader.manifest["vectors"]["segments"]] == ["hnsw"]
     assert reader.vectors.ef_search == 256                      # saved with the index (Settings said 0)
     from api import Retriever
 
@@ -176,29 +174,31 @@ def test_build_with_hnsw_updates_never_bring_back_old_passages(tmp_path, setting
     old = dict(reader.db.execute("SELECT id, text FROM chunks WHERE article_id = 'story-0003'").fetchall())
     assert old
 
-    # the last article holds the highest chunk ids, so SQLite hands the same ids to its new passages
     p = src / "story-0003.md"
     p.write_text(p.read_text().replace("residents complained at length", "the ferry operators walked out"))
     summary = build_index([src], idx, settings=hnsw, progress=False)
     assert summary.updated == 1
     reader = IndexReader(idx)                                   # the counts check passes (live vectors)
     man = reader.manifest
-    assert man["vectors"]["type"] == "hnsw" and man["counts"]["vectors"] == man["counts"]["chunks"]
-    assert man["vectors"]["params"]["tombstones"] == len(old) == reader.vectors.tombstones
+    assert [(s["id"], s["tombstones"]) for s in man["vectors"]["segments"]] == [(1, len(old)), (2, 0)]
+    assert man["counts"]["vectors"] == man["counts"]["chunks"] == man["vectors"]["live"]
     current = dict(reader.db.execute("SELECT id, text FROM chunks").fetchall())
+    assert not set(old) & set(current)                          # chunk ids are never handed out again
     for text in old.values():
         qv = embedder.encode([text])[0]
         scores, got = reader.vectors.search(qv, 5)
         assert set(got.tolist()) <= set(current)
         fresh = embedder.encode([current[int(i)] for i in got])
-        # each score is that of the passage now stored under the id, never the old vector's
         np.testing.assert_allclose(scores, fresh @ qv, atol=2e-2)
 
-    # an explicit type change is applied at the next publish; the index follows the size under auto
-    (src / "extra.md").write_text("Extra\n\nA short note on tides.\n")
-    build_index([src], idx, settings=dataclasses.replace(settings, vector_index="auto"), progress=False)
+    # once a segment's tombstones pass compact_fraction, the merge policy rewrites it without them
+    (src / "story-0002.md").unlink()
+    build_index([src], idx, settings=dataclasses.replace(hnsw, segments_per_tier=10), progress=False, prune=True)
     reader = IndexReader(idx)
-    assert reader.manifest["vectors"]["type"] == "flat" and len(reader.vectors) == reader.manifest["counts"]["chunks"]
+    segments = reader.manifest["vectors"]["segments"]
+    assert all(s["tombstones"] == 0 for s in segments) and 1 not in [s["id"] for s in segments]
+    assert len(reader.vectors) == reader.manifest["counts"]["chunks"] == len(current) - len(
+        [1 for t in current.values() if "report 2 " in t])
 
 
 def test_hnsw_stores_half_precision_with_exact_search_recall_and_reads_fp32_files(tmp_path, data):

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from indexer import IndexReader
-from indexer.store import CURRENT, IndexNotFound
+from indexer.format import IndexNotFound
+from indexer.reader import published_version
+
+from .test_build import build_running
 from indexer.watch import Watcher, parse_interval
 
 from ..conftest import ROOT
@@ -121,9 +124,9 @@ def test_ctrl_c_during_a_build_lets_it_finish_and_publish(tmp_path):
     proc = subprocess.Popen([*EDSEARCH, "watch", str(src), "--every", "1h", "--index", str(idx)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: bool(list(idx.glob(".staging-*"))), 120, "build started")
+        _wait_for(lambda: (idx / ".lock").exists() and build_running(idx), 120, "build started")
         time.sleep(1.0)
-        assert proc.poll() is None and not (idx / CURRENT).exists(), "the build finished before Ctrl-C; give it more"
+        assert proc.poll() is None and published_version(idx) is None, "the build finished before Ctrl-C; give it more"
         os.kill(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=300)
     finally:
@@ -133,4 +136,4 @@ def test_ctrl_c_during_a_build_lets_it_finish_and_publish(tmp_path):
     assert proc.returncode == 0, err
     assert "stopping after the build under way finishes and publishes" in err
     assert "published version 1" in err and "edsearch: watch stopped" in err
-    assert len(_ids(idx)) == 60 and not list(idx.glob(".staging-*"))
+    assert len(_ids(idx)) == 60 and not build_running(idx)

@@ -8,7 +8,7 @@ import pytest
 
 from indexer import IndexReader, build_index
 from indexer.sources import LoadWarning, iter_articles
-from indexer.store import CURRENT
+from indexer.reader import published_version
 from indexer.xmlfiles import UnsafeXML
 
 from ..conftest import ROOT
@@ -108,12 +108,12 @@ def test_hostile_export_is_refused_and_nothing_indexed(tmp_path, settings, docty
     with pytest.raises(UnsafeXML, match=fragment) as err:
         build_index([src], idx, settings=settings, progress=False)
     assert "nothing was indexed" in str(err.value) and "TOP-SECRET" not in str(err.value)
-    assert not (idx / CURRENT).exists()
+    assert published_version(idx) is None
     out = subprocess.run([*EDSEARCH, "index", str(src), "--index", str(idx), "--quiet"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "edsearch: error:" in out.stderr and "refused" in out.stderr
     assert "Traceback" not in out.stderr and "TOP-SECRET" not in out.stdout + out.stderr
-    assert not (idx / CURRENT).exists()
+    assert published_version(idx) is None
 
 
 def test_export_builds_an_index_whose_citations_link_to_the_live_posts(tmp_path, settings):

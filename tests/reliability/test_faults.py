@@ -1,5 +1,5 @@
-"""Faults: kill -9 of the indexer at random points, rebuild-and-swap under query load, corrupt or truncated
-files in a newly published version, a full disk during a build."""
+"""Faults: kill -9 of the indexer at random points (builds and merges), rebuild-and-swap under query load, a
+reader on an old commit while newer ones publish, corrupt or truncated files, a full disk during a build."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,10 +20,11 @@ import httpx
 import pytest
 
 from indexer import IndexReader, build_index
-from indexer.store import CURRENT, MANIFEST, CorruptIndex, IndexStoreError
+from indexer.format import CorruptIndex, IndexStoreError
+from indexer.reader import published_version
 
 from ..conftest import CPTPP_QUESTION, ROOT, LiveServer
-from ..indexer.test_build import write_corpus
+from ..indexer.test_build import named_segment_files, orphan_files, segment_files, write_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -76,12 +77,12 @@ def test_kill_9_at_20_random_points_always_leaves_a_published_index_that_answers
         while outcomes["killed"] < 20:
             trial += 1
             assert trial <= 40, outcomes
-            before = (idx / CURRENT).read_text()
+            before = published_version(idx)
             killed, took = one_build(trial, rng.uniform(0.0, full))       # anywhere from start to publish
             outcomes["killed" if killed else "finished"] += 1
             if not killed:
                 full = took                                              # builds get faster once warm
-            elif (idx / CURRENT).read_text() != before:
+            elif published_version(idx) != before:
                 outcomes["killed after publishing"] = outcomes.get("killed after publishing", 0) + 1
             new_version = _answers(idx, settings)                        # the old version or the new, never neither
             assert new_version >= version
@@ -90,7 +91,7 @@ def test_kill_9_at_20_random_points_always_leaves_a_published_index_that_answers
         zygote.stdin.close()
         zygote.wait(timeout=30)
     done = build_index([src], idx, settings=settings, progress=False)      # the next build cleans up
-    assert not list(idx.glob(".staging-*"))
+    assert not orphan_files(idx)
     assert _answers(idx, settings) >= version and done.usable == 15
 
 
@@ -140,117 +141,166 @@ def test_rebuild_and_swap_under_query_load_fails_no_request(index_copy, tmp_path
     assert len(versions) >= 3, versions                  # requests were served by many versions
 
 
-def test_a_search_survives_its_version_folder_being_removed(index_copy, tmp_path, settings):
-    """The race the swap-under-load test found: a build removes the version a request is still reading, and
-    the request's worker thread has no SQLite connection to it yet."""
+def test_a_reader_on_an_old_commit_answers_the_same_while_newer_ones_publish_and_merge(index_copy, tmp_path,
+                                                                                        settings, monkeypatch):
+    """A server answers from the commit it opened until it moves on: two builds that change and remove articles,
+    a merge that retires the segment files it loaded and their deletion change nothing it returns."""
     from concurrent.futures import ThreadPoolExecutor
 
     from api import Retriever
+    from indexer import optimize, writer
 
+    src = write_corpus(tmp_path / "src", 3)
+    build_index([src, ROOT / "seeds"], index_copy, settings=settings, progress=False)
     retriever = Retriever(index_copy, settings)
-    old = retriever.reader.version_dir
-    build_index([write_corpus(tmp_path / "src", 2)], index_copy, settings=settings, progress=False)
-    shutil.rmtree(old)                              # what the collector does to versions two builds old
-    with ThreadPoolExecutor(1) as pool:             # a thread that has never opened the old version
-        result = pool.submit(retriever.search, CPTPP_QUESTION, 3).result()
-    assert result.hits and result.index_version == IndexReader(index_copy).version
+    queries = [CPTPP_QUESTION, "harbour dredging council vote", "school funding report"]
+    before = [retriever.search(q, k=5) for q in queries]
+    (src / "story-0000.md").write_text("Harbour dredging\n\nThe council voted to stop the harbour dredging.\n")
+    build_index([src, ROOT / "seeds"], index_copy, settings=settings, progress=False)
+    (src / "story-0001.md").unlink()
+    build_index([src, ROOT / "seeds"], index_copy, settings=settings, progress=False, prune=True)
+    monkeypatch.setattr(writer, "RETIRED_GRACE_SECONDS", 0.0)
+    assert optimize(index_copy, settings)                      # one segment; the old ones are retired
+    assert optimize(index_copy, settings) is False             # and removed by the next writer: nothing to do
+    assert segment_files(index_copy) == named_segment_files(index_copy)
+    with ThreadPoolExecutor(2) as pool:                        # threads that never used the old snapshot
+        after = list(pool.map(lambda q: retriever.search(q, k=5), queries))
+    for old, new in zip(before, after):
+        assert new.index_version == old.index_version
+        assert [(h.article.id, h.text, h.score) for h in new.hits] == [(h.article.id, h.text, h.score) for h in old.hits]
+    newest = Retriever(index_copy, settings)
+    assert newest.reader.version == before[0].index_version + 3
+    assert "story-0001" not in {h.article.id for h in newest.search("school funding report", k=10).hits}
+    assert len(newest.reader.manifest["vectors"]["segments"]) == 1
 
 
-def _publish_copy(index: Path, damage) -> Path:
-    """Publish a copy of the current version as the next version, damaged by `damage(folder)` first."""
-    current = IndexReader(index)
-    new = index / f"v{current.version + 1:06d}"
-    shutil.copytree(current.version_dir, new)
-    manifest = json.loads((new / MANIFEST).read_text())
-    manifest["index_version"] = current.version + 1
-    (new / MANIFEST).write_text(json.dumps(manifest))
-    damage(new)
-    tmp = index / f".{CURRENT}.test"
-    tmp.write_text(new.name + "\n")
-    os.replace(tmp, index / CURRENT)
-    return new
+def test_kill_9_during_a_merge_leaves_the_last_commit_and_the_next_build_cleans_up(index_copy, tmp_path, settings):
+    for i in range(6):                       # six small segments to merge
+        (tmp_path / f"s{i}").mkdir()
+        (tmp_path / f"s{i}" / f"n{i}.md").write_text(f"Note {i}\n\nA note number {i} about ferries and tides.\n")
+        build_index([tmp_path / f"s{i}"], index_copy, settings=dataclasses.replace(settings, segments_per_tier=0),
+                    progress=False)
+    before, files = published_version(index_copy), segment_files(index_copy)
+    code = ("import sys, os, signal\nfrom indexer import writer\n"
+            "real = writer.IndexWriter._write_segment\n"
+            "def die(self, *a, **k):\n    real(self, *a, **k)\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "writer.IndexWriter._write_segment = die\nwriter.optimize(sys.argv[1])\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(index_copy)], cwd=ROOT, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert published_version(index_copy) == before               # the merged segment's file is written, not committed
+    assert segment_files(index_copy) > files
+    _answers(index_copy, settings)
+    from indexer import optimize
+
+    assert optimize(index_copy, settings)
+    assert segment_files(index_copy) - files and len(IndexReader(index_copy).manifest["vectors"]["segments"]) == 1
+    _answers(index_copy, settings)
 
 
-def _truncate(name: str, keep: float):
-    def damage(folder: Path) -> None:
-        path = folder / name
+def _publish_damaged(index: Path, damage) -> int:
+    """Commit a copy of the latest state as the next version, its first segment file replaced by a damaged
+    copy (`damage(path)`), or its manifest damaged (`damage(None)` returns the manifest text to store)."""
+    import sqlite3
+
+    db = sqlite3.connect(index / "edsearch.db", isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    gen, next_id, manifest = db.execute("SELECT gen, next_chunk_id, manifest FROM commits ORDER BY gen DESC").fetchone()
+    manifest = json.loads(manifest)
+    manifest["index_version"] = gen + 1
+    text = json.dumps(manifest)
+    seg_id, name = db.execute("SELECT id, file FROM segments ORDER BY id").fetchone()
+    copy = f"seg-{900000 + gen:06d}.faiss"
+    shutil.copy(index / "segments" / name, index / "segments" / copy)
+    result = damage(index / "segments" / copy)
+    if isinstance(result, str):
+        text = result
+    db.execute("UPDATE segments SET file = ? WHERE id = ?", (copy, seg_id))
+    db.execute("INSERT INTO commits (gen, committed_at, next_chunk_id, manifest) VALUES (?, '', ?, ?)",
+               (gen + 1, next_id, text))
+    db.execute("COMMIT")
+    db.close()
+    return gen + 1
+
+
+def _truncate(keep: float):
+    def damage(path: Path) -> None:
         with open(path, "r+b") as fh:
             fh.truncate(int(path.stat().st_size * keep))
     return damage
 
 
-DAMAGES = [("vectors.faiss", 0.5, "vectors.faiss cannot be read"), ("vectors.faiss", 0.0, "vectors.faiss"),
-           ("edsearch.db", 0.5, "edsearch.db is .*truncated"), ("edsearch.db", 0.999, "edsearch.db is .*truncated"),
-           ("edsearch.db", 0.0, "edsearch.db is not an SQLite database"),
-           ("manifest.json", 0.5, "manifest.json is not valid JSON"), ("manifest.json", 0.0, "manifest.json")]
+def _bad_manifest(keep: float):
+    def damage(path: Path) -> str:
+        text = (path.parent.parent / "manifest.json").read_text()
+        return text[:int(len(text) * keep)]
+    return damage
 
 
-def test_a_corrupt_new_version_is_detected_and_the_previous_one_stays_in_service(index_copy, settings):
+DAMAGES = [(_truncate(0.5), "seg-9.*faiss cannot be read"), (_truncate(0.0), "seg-9.*faiss"),
+           (_bad_manifest(0.5), "is not valid JSON"), (_bad_manifest(0.0), "is not valid JSON")]
+
+
+def test_a_corrupt_new_commit_is_detected_and_the_previous_one_stays_in_service(index_copy, settings):
     from api.server import create_app
 
     with LiveServer(create_app(index_copy, dataclasses.replace(settings, reload_interval=0.1))) as server, \
             httpx.Client(base_url=server.url, timeout=60) as client:
-        good = client.get("/health").json()["version_dir"]
-        for name, keep, message in DAMAGES:
-            bad = _publish_copy(index_copy, _truncate(name, keep))
+        good = client.get("/health").json()["index_version"]
+        for damage, message in DAMAGES:
+            bad = _publish_damaged(index_copy, damage)
             with pytest.raises(CorruptIndex, match=message):
                 IndexReader(index_copy)                                  # opened fresh: a clear message
             deadline = time.time() + 10
             while (health := client.get("/health").json())["reload_error"] is None and time.time() < deadline:
                 time.sleep(0.05)
-            assert health["status"] == "ok" and health["version_dir"] == good, health
-            assert bad.name in health["reload_error"] and "rebuild the index" in health["reload_error"]
+            assert health["status"] == "ok" and health["index_version"] == good, health
+            assert "rebuild the index" in health["reload_error"]
             r = client.get("/search", params={"q": CPTPP_QUESTION, "k": 1})
             assert r.status_code == 200 and "CPTPP" in r.json()["hits"][0]["text"]
-            shutil.rmtree(bad)
-            (index_copy / CURRENT).write_text(good + "\n")               # back to the good one
-            while client.get("/health").json()["reload_error"] is not None and time.time() < deadline:
+            _publish_damaged(index_copy, lambda path: None)             # a good commit after the bad one
+            while client.get("/health").json()["index_version"] != bad + 1 and time.time() < deadline:
                 time.sleep(0.05)
-            assert client.get("/health").json()["reload_error"] is None     # the error clears with the fix
-        # a good new version is picked up and clears the error
-        fixed = _publish_copy(index_copy, lambda folder: None)
-        deadline = time.time() + 10
-        while client.get("/health").json()["version_dir"] != fixed.name and time.time() < deadline:
-            time.sleep(0.05)
-        health = client.get("/health").json()
-        assert health["version_dir"] == fixed.name and health["reload_error"] is None
+            health = client.get("/health").json()
+            assert health["index_version"] == bad + 1 and health["reload_error"] is None   # the error clears
+            good = bad + 1
 
 
-def test_a_server_started_on_a_corrupt_index_says_so(index_copy, settings):
+@pytest.mark.parametrize("keep,message", [(0.5, "edsearch.db is .*truncated"), (0.999, "edsearch.db is .*truncated"),
+                                          (0.0, "edsearch.db is not an SQLite database")])
+def test_a_server_started_on_a_corrupt_index_says_so(index_copy, settings, keep, message):
     from fastapi.testclient import TestClient
 
     from api.server import create_app
 
-    _truncate("edsearch.db", 0.7)(IndexReader(index_copy).version_dir)
+    _truncate(keep)(index_copy / "edsearch.db")
+    with pytest.raises(CorruptIndex, match=message):
+        IndexReader(index_copy)
     with TestClient(create_app(index_copy, settings)) as client:
         r = client.get("/health")
-        assert r.status_code == 503 and "truncated" in r.json()["error"]
+        assert r.status_code == 503 and "edsearch.db" in r.json()["error"]
         r = client.get("/search", params={"q": "x"})
         assert r.status_code == 503 and r.json()["error"]["code"] == "no_index"
 
 
-def _assert_clean_failure(idx: Path, before: str, exc: pytest.ExceptionInfo) -> None:
+def _assert_clean_failure(idx: Path, before: int, files: set[str], exc: pytest.ExceptionInfo) -> None:
     assert "no space left" in str(exc.value) and "published index is unchanged" in str(exc.value)
-    assert (idx / CURRENT).read_text() == before
-    assert not list(idx.glob(".staging-*")) and not list(idx.glob(".CURRENT.*"))
+    assert published_version(idx) == before and segment_files(idx) == files
     IndexReader(idx)
-
-
 def test_full_disk_during_a_build_fails_cleanly_injected(tmp_path, settings, monkeypatch, capsys):
-    import indexer.store as store
+    import indexer.writer as writer
 
     src, idx = write_corpus(tmp_path / "src", 3), tmp_path / "idx"
     build_index([src], idx, settings=settings, progress=False)
-    before = (idx / CURRENT).read_text()
+    before, files = published_version(idx), segment_files(idx)
     _touch_articles(src, 1)
 
     def full(_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(store, "_fsync", full)
+    monkeypatch.setattr(writer, "_fsync", full)
     with pytest.raises(IndexStoreError) as exc:
         build_index([src], idx, settings=settings, progress=False)
-    _assert_clean_failure(idx, before, exc)
+    _assert_clean_failure(idx, before, files, exc)
     from api import cli
 
     assert cli.main(["index", str(src), "--index", str(idx), "--quiet"]) == 2          # the CLI: a message, no trace
@@ -269,10 +319,10 @@ def test_full_disk_during_a_build_fails_cleanly_on_a_small_tmpfs(tmp_path, setti
     try:
         idx = mnt / "idx"
         build_index([write_corpus(tmp_path / "small", 3)], idx, settings=settings, progress=False)
-        before = (idx / CURRENT).read_text()
+        before, files = published_version(idx), segment_files(idx)
         with pytest.raises(IndexStoreError) as exc:
             build_index([write_corpus(tmp_path / "big", 40, prefix="big")], idx, settings=settings, progress=False)
-        _assert_clean_failure(idx, before, exc)
+        _assert_clean_failure(idx, before, files, exc)
         _answers(idx, settings)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)      # lazy: the test still holds files open

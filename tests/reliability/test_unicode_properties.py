@@ -124,8 +124,8 @@ def test_hit_and_answer_offsets_quote_the_stored_text_exactly(hostile_index, que
     for hit in result.hits:
         art = retriever.reader.article(hit.article.id)
         c = hit.citation
-        assert art["text"][c.char_start:c.char_end] == hit.text
-        spans = art["paragraphs"]
+        assert art.text[c.char_start:c.char_end] == hit.text
+        spans = art.paragraphs
         for p in c.paragraphs:
             s, e = spans[p - 1]
             assert s < c.char_end and e > c.char_start
@@ -134,14 +134,14 @@ def test_hit_and_answer_offsets_quote_the_stored_text_exactly(hostile_index, que
             assert 0 <= lo < hi <= len(hit.text)
         if hit.answer_span is not None:         # a question: the sentence the answer model picks, quoted exactly
             a = hit.answer_span
-            assert art["text"][a.char_start:a.char_end] == a.text
+            assert art.text[a.char_start:a.char_end] == a.text
             assert c.char_start <= a.char_start < a.char_end <= c.char_end
     answer = Answerer(retriever).ask(query, k=5, generate=False)
     for sent in answer.sentences if answer.found else []:
         hit = answer.sources[sent.source - 1]
         art = retriever.reader.article(hit.article.id)
-        assert art["text"][sent.char_start:sent.char_end] == sent.text
-        s, e = art["paragraphs"][sent.paragraph - 1]
+        assert art.text[sent.char_start:sent.char_end] == sent.text
+        s, e = art.paragraphs[sent.paragraph - 1]
         assert s <= sent.char_start and sent.char_end <= e
 
 
