@@ -10,8 +10,6 @@ import textwrap
 from argparse import SUPPRESS
 from typing import Literal, get_args, get_origin
 
-from pydantic_core import PydanticUndefined
-
 from indexer.config import Settings
 
 
@@ -214,7 +212,7 @@ def with_request(sp: argparse.ArgumentParser, model, positional: str, skip: set[
             options.update(choices=get_args(kind))
         else:
             options.update(type=kind, metavar=flag.upper())
-        if field.default not in (None, PydanticUndefined):
+        if field.get_default(call_default_factory=True) not in (None, []):
             options["help"] += f" (default: {field.default})"
         sp.add_argument(f"--{flag}", **options)
     sp.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
@@ -246,13 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: $EDSEARCH_RAY_ADDRESS, else a local Ray instance)")
     sp.set_defaults(func=cmd_index)
 
-    sp = with_request(with_index(sub.add_parser("search", help="ranked passages with citations")), SearchRequest,
-                      "query")
-    sp.set_defaults(func=cmd_search)
-
-    sp = with_request(with_index(sub.add_parser("timeline", help="matching articles per month or year, "
-                                                                 "as a text histogram")), TimelineRequest, "query")
-    sp.set_defaults(func=cmd_timeline)
+    with_request(with_index(sub.add_parser("search", help="ranked passages with citations")), SearchRequest,
+                 "query").set_defaults(func=cmd_search)
+    with_request(with_index(sub.add_parser("timeline", help="matching articles per month or year, as a text "
+                                           "histogram")), TimelineRequest, "query").set_defaults(func=cmd_timeline)
 
     sp = with_request(with_index(sub.add_parser("ask", help="a cited answer to a question, or 'not found'")),
                       AskRequest, "question", skip={"generate"})

@@ -58,8 +58,8 @@ def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = 
             raise ToolError(str(exc)) from None
 
     def tool(tool_name: str, model, result, doc: str, **fixed) -> None:
-        """A tool whose arguments are `model`'s fields (less those `fixed`) with the model's types, bounds,
-        defaults and descriptions; the model checks them (the same messages as the HTTP API) and runs the call."""
+        """A tool whose arguments are `model`'s fields (less those `fixed`) with their types, bounds, defaults and
+        descriptions, which the SDK checks and publishes as the tool's schema; the model then runs the call."""
         def fn(**fields):
             return call(lambda: model.parse({**fields, **fixed}).run(current()))
 

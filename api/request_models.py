@@ -1,10 +1,7 @@
-"""The fields of a search, ask or timeline request, each named, typed, bounded, defaulted and described once.
-
-The GET routes take them as query parameters and the POST routes as the JSON body (api/server.py), `edsearch
-search/ask/timeline` as options (api/cli.py) and the MCP tools as arguments (api/mcp_server.py), all generated from
-these models: a field added here is in every one of them, with the same checks and the same messages. What a model
-cannot know stays with the library, which checks every caller: the query length limit is a setting, and dates are
-checked where they are read."""
+"""The fields of a search, ask or timeline request, each named, typed, bounded, defaulted and described once: GET
+query parameters, POST bodies (api/server.py), `edsearch` options (api/cli.py) and MCP tool arguments
+(api/mcp_server.py) are generated from these models. What a model cannot know the library checks for every caller:
+the query length limit (a setting) and dates (checked where they are read)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
