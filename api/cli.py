@@ -7,15 +7,15 @@ import logging
 import os
 import sys
 import textwrap
+from argparse import SUPPRESS
+from typing import Literal, get_args, get_origin
 
 from indexer.config import Settings
 
 
-def _filters(args):
-    from indexer.reader import Filters
-
-    return Filters(author=args.author, section=args.section, tag=args.tag, source=args.source,
-                   published_from=getattr(args, "from"), published_to=args.to, article_ids=args.article_id or [])
+def _request(model, args):
+    """The request model from the parsed options (only those given: the model has the defaults)."""
+    return model.parse({name: value for name, value in vars(args).items() if name in model.model_fields})
 
 
 def cmd_index(args, settings: Settings) -> int:
@@ -72,11 +72,10 @@ def _print_hits(result) -> None:
 
 
 def cmd_search(args, settings: Settings) -> int:
+    from .request_models import SearchRequest
     from .retriever import Retriever
 
-    result = Retriever(args.index, settings).search(args.query, args.k, args.mode, _filters(args),
-                                                    args.per_article or None, args.recency_half_life_days,
-                                                    sort=args.sort, dates_from_query=args.dates_from_query)
+    result = _request(SearchRequest, args).run(Retriever(args.index, settings))
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
@@ -105,11 +104,10 @@ def _print_answer(ans) -> None:
 
 
 def cmd_ask(args, settings: Settings) -> int:
+    from .request_models import AskRequest
     from .retriever import Retriever
 
-    generate = False if args.extractive else None
-    ans = Retriever(args.index, settings).ask(args.question, k=args.k, filters=_filters(args), generate=generate,
-                                              dates_from_query=args.dates_from_query)
+    ans = _request(AskRequest, args).run(Retriever(args.index, settings))
     if args.json:
         print(ans.model_dump_json(indent=2))
     else:
@@ -124,10 +122,10 @@ def _watcher(args, settings: Settings, sources):
 
 
 def cmd_timeline(args, settings: Settings) -> int:
-    from .retriever import TIMELINE_LIMIT, Retriever
+    from .request_models import TimelineRequest
+    from .retriever import Retriever
 
-    tl = Retriever(args.index, settings).timeline(args.query, _filters(args), args.interval,
-                                                  args.dates_from_query, args.limit or TIMELINE_LIMIT)
+    tl = _request(TimelineRequest, args).run(Retriever(args.index, settings))
     if args.json:
         print(tl.model_dump_json(indent=2))
         return 0
@@ -204,7 +202,39 @@ def cmd_eval(args, settings: Settings) -> int:
     return 0
 
 
+def with_request(sp: argparse.ArgumentParser, model, positional: str, skip: set[str] = frozenset()):
+    """The request model's fields as options: the query as a positional argument, each other field as --NAME
+    (its HTTP name, _ as -) with the model's description and default as help; --no-NAME for a field that is on
+    by default. Options not given are left out, so the model's defaults and checks apply."""
+    sp.add_argument("q", metavar=positional, help=model.model_fields["q"].description)
+    for name, field in model.model_fields.items():
+        if name == "q" or name in skip:
+            continue
+        flag = (field.alias or name).replace("_", "-")
+        kind = field.annotation
+        if type(None) in get_args(kind):                   # X | None: an option of type X, left out for None
+            kind = next(a for a in get_args(kind) if a is not type(None))
+        options = dict(dest=name, default=SUPPRESS, help=field.description)
+        if kind is bool:
+            sp.add_argument(f"--no-{flag}" if field.default else f"--{flag}",
+                            action="store_false" if field.default else "store_true", **options)
+            continue
+        if get_origin(kind) is list:
+            options.update(action="append", metavar=flag.upper(), help=f"{field.description} (repeatable)")
+        elif get_origin(kind) is Literal:
+            options.update(choices=get_args(kind))
+        else:
+            options.update(type=kind, metavar=flag.upper())
+        if field.get_default(call_default_factory=True) not in (None, []):
+            options["help"] += f" (default: {field.default})"
+        sp.add_argument(f"--{flag}", **options)
+    sp.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
+    return sp
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .request_models import AskRequest, SearchRequest, TimelineRequest
+
     p = argparse.ArgumentParser(prog="edsearch", description="Semantic search and cited Q&A over editorial archives.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -227,42 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: $EDSEARCH_RAY_ADDRESS, else a local Ray instance)")
     sp.set_defaults(func=cmd_index)
 
-    def with_filters(sp):
-        sp.add_argument("--k", type=int, default=10, help="number of results (1-100)")
-        sp.add_argument("--author")
-        sp.add_argument("--section")
-        sp.add_argument("--tag")
-        sp.add_argument("--source", help="substring of the source file path")
-        sp.add_argument("--from", metavar="YYYY-MM-DD", help="earliest published date")
-        sp.add_argument("--to", metavar="YYYY-MM-DD", help="latest published date")
-        sp.add_argument("--article-id", action="append", help="restrict to this article id (repeatable)")
-        sp.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
-        sp.add_argument("--no-dates-from-query", dest="dates_from_query", action="store_false",
-                        help="search date words (\"in 2021\", \"last year\") as typed instead of as date filters")
-        return sp
+    with_request(with_index(sub.add_parser("search", help="ranked passages with citations")), SearchRequest,
+                 "query").set_defaults(func=cmd_search)
+    with_request(with_index(sub.add_parser("timeline", help="matching articles per month or year, as a text "
+                                           "histogram")), TimelineRequest, "query").set_defaults(func=cmd_timeline)
 
-    sp = with_filters(with_index(sub.add_parser("search", help="ranked passages with citations")))
-    sp.add_argument("query")
-    sp.add_argument("--mode", default="hybrid", help="hybrid (default), dense or keyword")
-    sp.add_argument("--per-article", type=int, default=2, help="passages per article at most (0: no limit)")
-    sp.add_argument("--recency-half-life-days", type=float, help="prefer recent articles")
-    sp.add_argument("--sort", choices=["relevance", "date"], default="relevance",
-                    help="relevance (default) or date: the same passages, newest first")
-    sp.set_defaults(func=cmd_search)
-
-    sp = with_filters(with_index(sub.add_parser("timeline", help="matching articles per month or year, "
-                                                                 "as a text histogram")))
-    sp.add_argument("query")
-    sp.add_argument("--interval", choices=["month", "year"],
-                    help="per month or year (default: months for a span up to three years, else years)")
-    sp.add_argument("--limit", type=int, help="count up to this many of the most relevant articles (default 100)")
-    sp.set_defaults(func=cmd_timeline)
-
-    sp = with_filters(with_index(sub.add_parser("ask", help="a cited answer to a question, or 'not found'")))
-    sp.add_argument("question")
-    sp.add_argument("--extractive", action="store_true",
+    sp = with_request(with_index(sub.add_parser("ask", help="a cited answer to a question, or 'not found'")),
+                      AskRequest, "question", skip={"generate"})
+    sp.add_argument("--extractive", dest="generate", action="store_const", const=False, default=SUPPRESS,
                     help="extractive answer even when EDSEARCH_LLM_URL is set")
-    sp.set_defaults(func=cmd_ask, k=5)
+    sp.set_defaults(func=cmd_ask)
 
     def with_watch_options(sp):
         sp.add_argument("--every", default="60s", metavar="INTERVAL",

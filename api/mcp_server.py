@@ -4,8 +4,8 @@ Built on the official `mcp` SDK (MCPServer). Three tools, thin over the same lib
 with the same request models (so the same validation) and the same results (citations with label, paragraphs,
 character span and link):
 
-    search(q, k, mode, per_article, sort, dates_from_query, filters)           -> SearchResult
-    ask(q, k, dates_from_query, filters)                                       -> Answer (extractive)
+    search(the fields of api.request_models.SearchRequest)                     -> SearchResult
+    ask(the fields of api.request_models.AskRequest but generate)              -> Answer (extractive)
     get_article(article_id)                                                    -> ArticleFull
 
 Over stdio (the default) the client started the process and owns it: no token. Over streamable HTTP
@@ -14,13 +14,14 @@ Over stdio (the default) the client started the process and owns it: no token. O
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError   # the SDK sends its message back as the tool's error
-from pydantic import ValidationError
+from pydantic import Field
 
 from indexer.config import Settings
 from indexer.format import IndexStoreError
@@ -28,21 +29,13 @@ from indexer.format import IndexStoreError
 from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult
 from .retriever import ArticleNotFound, QueryError, Retriever
-from .server import AskRequest, SearchRequest
+from .request_models import AskRequest, SearchRequest
 
 log = logging.getLogger("edsearch")
 INSTRUCTIONS = ("Search an editorial archive and answer from it with citations. `search` returns ranked passages, "
                 "each with a citation (label, paragraph numbers, character span in the article, link). `ask` "
                 "returns a short answer built from the archive's own sentences with [n] markers into its sources, "
                 "or found=false when the archive does not answer. Quote the citation label when you use a passage.")
-
-
-def _request(model, fields: dict[str, Any]):
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        raise ToolError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
-                                  for e in exc.errors())) from None
 
 
 def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = None):
@@ -64,30 +57,30 @@ def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = 
         except (QueryError, ArticleNotFound) as exc:
             raise ToolError(str(exc)) from None
 
-    @server.tool()
-    def search(q: str, k: int = 10, mode: str = "hybrid", per_article: int | None = 2, sort: str = "relevance",
-               dates_from_query: bool = True, author: str | None = None, section: str | None = None,
-               tag: str | None = None, source: str | None = None, from_date: str | None = None,
-               to_date: str | None = None) -> SearchResult:
-        """Ranked passages of the archive for words, a question or "quoted phrases", each with its citation
+    def tool(tool_name: str, model, result, doc: str, **fixed) -> None:
+        """A tool whose arguments are `model`'s fields (less those `fixed`) with their types, bounds, defaults and
+        descriptions, which the SDK checks and publishes as the tool's schema; the model then runs the call."""
+        def fn(**fields):
+            return call(lambda: model.parse({**fields, **fixed}).run(current()))
+
+        fn.__name__ = tool_name
+        fn.__signature__ = inspect.Signature([
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                              annotation=Annotated[(f.annotation, *f.metadata, Field(description=f.description))],
+                              default=inspect.Parameter.empty if f.is_required()
+                              else f.get_default(call_default_factory=True))
+            for name, f in model.model_fields.items() if name not in fixed], return_annotation=result)
+        server.add_tool(fn, description=doc)
+
+    tool("search", SearchRequest, SearchResult,
+         """Ranked passages of the archive for words, a question or "quoted phrases", each with its citation
         (label, paragraphs, character span, link). mode: hybrid (default), dense or keyword; sort: relevance or
         date (newest first). Dates: YYYY-MM-DD; date words in q ("in 2021", "since March 2023") become filters
-        unless dates_from_query is false, and the result lists them under applied_filters."""
-        req = _request(SearchRequest, dict(q=q, k=k, mode=mode, per_article=per_article, sort=sort,
-                                           dates_from_query=dates_from_query, author=author, section=section,
-                                           tag=tag, source=source, to=to_date, **{"from": from_date}))
-        return call(lambda: req.run(current()))
-
-    @server.tool()
-    def ask(q: str, k: int = 5, dates_from_query: bool = True, author: str | None = None,
-            section: str | None = None, tag: str | None = None, source: str | None = None,
-            from_date: str | None = None, to_date: str | None = None) -> Answer:
-        """A short answer to a question, built from the archive's own sentences with [n] markers into `sources`
-        (each with its citation), or found=false with the closest passages when the archive does not answer."""
-        req = _request(AskRequest, dict(q=q, k=k, generate=False, dates_from_query=dates_from_query,
-                                        author=author, section=section, tag=tag, source=source, to=to_date,
-                                        **{"from": from_date}))
-        return call(lambda: req.run(current()))
+        unless dates_from_query is false, and the result lists them under applied_filters.""")
+    tool("ask", AskRequest, Answer,
+         """A short answer to a question, built from the archive's own sentences with [n] markers into `sources`
+        (each with its citation), or found=false with the closest passages when the archive does not answer.""",
+         generate=False)
 
     @server.tool()
     def get_article(article_id: str) -> ArticleFull:

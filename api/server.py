@@ -5,22 +5,21 @@ import logging
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.config import Settings
 from indexer.format import IndexStoreError
-from indexer.reader import Filters
 
 from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult, Timeline
-from .retriever import MAX_K, TIMELINE_LIMIT, ArticleNotFound, QueryError, Retriever
+from .request_models import AskRequest, SearchRequest, TimelineRequest, error_message
+from .retriever import ArticleNotFound, QueryError, Retriever
 from .answer import Answerer, sse
 from .answer_model import AnswerModelError
 from .llm import LLMError
@@ -82,64 +81,6 @@ class Overload:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
-
-
-class FilterFields(BaseModel):
-    """Filter fields shared by the JSON bodies of POST /search and POST /ask."""
-
-    author: str | None = None
-    section: str | None = None
-    tag: str | None = None
-    source: str | None = Field(None, description="Substring of the source file path")
-    from_: str | None = Field(None, alias="from", description="Earliest published date, YYYY-MM-DD")
-    to: str | None = Field(None, description="Latest published date, YYYY-MM-DD")
-    article_id: list[str] = Field(default_factory=list, description="Restrict to these article ids")
-
-    model_config = {"populate_by_name": True, "extra": "forbid"}
-
-    def filters(self) -> Filters:
-        return Filters(author=self.author, section=self.section, tag=self.tag, source=self.source,
-                       published_from=self.from_, published_to=self.to, article_ids=list(self.article_id))
-
-
-# Fields of the time features, described once for the JSON bodies and the GET query parameters.
-DATES_FROM_QUERY = ("Read date words in the query (\"in 2021\", \"since March 2023\", \"last year\") as "
-                    "from/to filters, unless from or to is given; false: search the words as typed")
-SORT = "relevance (best first) or date (the same passages, newest first)"
-INTERVAL = "month or year per bar; left out: months for a span up to three years, else years"
-
-
-class SearchRequest(FilterFields):
-    """Body of POST /search; the same fields as GET /search's query parameters."""
-
-    sort: Literal["relevance", "date"] = Field("relevance", description=SORT)
-    dates_from_query: bool = Field(True, description=DATES_FROM_QUERY)
-
-    q: str = Field(description="Words, a question, or \"quoted phrases\" (phrases must match exactly)")
-    k: int = Field(10, description=f"Number of passages, 1..{MAX_K}")
-    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
-    per_article: int | None = Field(2, description="Passages per article at most (null: no limit)")
-    recency_half_life_days: float | None = Field(None, description="Prefer recent articles (off when null)")
-
-    def run(self, retriever: Retriever) -> SearchResult:
-        """The search this request asks for (POST /search and MCP's search tool)."""
-        return retriever.search(self.q, self.k, self.mode, self.filters(), self.per_article,
-                                self.recency_half_life_days, sort=self.sort, dates_from_query=self.dates_from_query)
-
-
-class AskRequest(FilterFields):
-    """Body of POST /ask; the same fields as GET /ask's query parameters."""
-
-    q: str = Field(description="A question about the archive")
-    k: int = Field(5, description=f"Passages to answer from (and list as sources), 1..{MAX_K}")
-    generate: bool | None = Field(None, description="null: use the LLM when EDSEARCH_LLM_URL is set; "
-                                                    "false: extractive only; true: require the LLM")
-    dates_from_query: bool = Field(True, description=DATES_FROM_QUERY)
-
-    def run(self, retriever: Retriever) -> Answer:
-        """The answer this request asks for (POST /ask and MCP's ask tool)."""
-        return Answerer(retriever).ask(self.q, self.k, self.filters(), self.generate,
-                                       dates_from_query=self.dates_from_query)
 
 
 class AppState:
@@ -252,11 +193,7 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
-        parts = []
-        for e in exc.errors():
-            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "body"))
-            parts.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
-        return _error(422, "invalid_request", "; ".join(parts) or "invalid request")
+        return _error(422, "invalid_request", error_message(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
@@ -275,16 +212,6 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
 
     auth = [Depends(require_token)]
 
-    def query_filters(
-        author: str | None = None, section: str | None = None, tag: str | None = None,
-        source: str | None = Query(None, description="Substring of the source file path"),
-        from_: str | None = Query(None, alias="from", description="Earliest published date, YYYY-MM-DD"),
-        to: str | None = Query(None, description="Latest published date, YYYY-MM-DD"),
-        article_id: list[str] = Query(default_factory=list, description="Restrict to these article ids"),
-    ) -> Filters:
-        return Filters(author=author, section=section, tag=tag, source=source, published_from=from_,
-                       published_to=to, article_ids=article_id)
-
     @app.get("/health", summary="Index loaded, counts, model and index version (never needs a token)")
     def health():
         if state.retriever is None:
@@ -293,62 +220,34 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         body["reload_error"] = state.load_error
         return body
 
+    # GET takes the request model's fields as query parameters, POST as a JSON body: one definition for both.
     @app.get("/search", response_model=SearchResult, dependencies=auth, summary="Ranked passages with citations")
-    def search_get(
-        q: str = Query(..., description="Words, a question, or \"quoted phrases\""),
-        k: int = Query(10, description=f"Number of passages, 1..{MAX_K}"),
-        mode: str = Query("hybrid", description="hybrid, dense or keyword"),
-        filters: Filters = Depends(query_filters),
-        per_article: int = Query(2, description="Passages per article at most; 0 for no limit"),
-        recency_half_life_days: float | None = None,
-        sort: str = Query("relevance", description=SORT),
-        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
-    ):
-        return state.get().search(q, k, mode, filters, per_article or None, recency_half_life_days, sort=sort,
-                                  dates_from_query=dates_from_query)
+    def search_get(req: Annotated[SearchRequest, Query()]):
+        return req.run(state.get())
 
     @app.post("/search", response_model=SearchResult, dependencies=auth, summary="Search with a JSON body")
-    def search_post(body: SearchRequest):
-        return body.run(state.get())
+    def search_post(req: SearchRequest):
+        return req.run(state.get())
 
     @app.get("/timeline", response_model=Timeline, dependencies=auth,
              summary="Matching articles per month or year (docs/time.md says which articles match)")
-    def timeline(
-        q: str = Query(..., description="Words or a question, as for /search"),
-        filters: Filters = Depends(query_filters),
-        interval: str | None = Query(None, description=INTERVAL),
-        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
-        limit: int = Query(TIMELINE_LIMIT, description=f"Count the most relevant articles up to this many, "
-                                                       f"1..{MAX_K}"),
-    ):
-        return state.get().timeline(q, filters, interval or None, dates_from_query, limit)
+    def timeline(req: Annotated[TimelineRequest, Query()]):
+        return req.run(state.get())
 
     @app.get("/ask", response_model=Answer, dependencies=auth,
              summary="A cited answer to a question, or found=false with the closest passages")
-    def ask_get(
-        q: str = Query(..., description="A question about the archive"),
-        k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
-        filters: Filters = Depends(query_filters),
-        generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
-        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
-    ):
-        return Answerer(state.get()).ask(q, k, filters, generate, dates_from_query=dates_from_query)
+    def ask_get(req: Annotated[AskRequest, Query()]):
+        return req.run(state.get())
 
     @app.post("/ask", response_model=Answer, dependencies=auth, summary="Ask with a JSON body")
-    def ask_post(body: AskRequest):
-        return body.run(state.get())
+    def ask_post(req: AskRequest):
+        return req.run(state.get())
 
     @app.get("/ask/stream", dependencies=auth, response_class=StreamingResponse,
              summary="The answer as server-sent events: sources, delta (generative mode), answer, done",
              responses={200: {"content": {"text/event-stream": {}}}})
-    def ask_stream(
-        q: str = Query(..., description="A question about the archive"),
-        k: int = Query(5, description=f"Passages to answer from, 1..{MAX_K}"),
-        filters: Filters = Depends(query_filters),
-        generate: bool | None = Query(None, description="false: extractive only; true: require the LLM"),
-        dates_from_query: bool = Query(True, description=DATES_FROM_QUERY),
-    ):
-        events = Answerer(state.get()).stream(q, k, filters, generate, dates_from_query)
+    def ask_stream(req: Annotated[AskRequest, Query()]):
+        events = Answerer(state.get()).stream(req.q, req.k, req.filters(), req.generate, req.dates_from_query)
         return StreamingResponse(sse(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -139,9 +139,9 @@ def test_http_search_ask_and_timeline(dated_server):
     filtered = httpx.get(url + "/timeline", params={"q": "CPTPP", "from": "2025-01-01"}).json()
     assert sum(b["count"] for b in filtered["buckets"]) == 3
     bad = httpx.get(url + "/timeline", params={"q": "CPTPP", "interval": "week"})
-    assert bad.status_code == 400 and "interval" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "interval" in bad.json()["error"]["message"]
     bad = httpx.get(url + "/search", params={"q": "CPTPP", "sort": "oldest"})
-    assert bad.status_code == 400 and "sort" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "sort" in bad.json()["error"]["message"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -169,7 +169,7 @@ def test_a_reader_on_an_old_commit_answers_the_same_while_newer_ones_publish_and
         assert new.index_version == old.index_version
         assert [(h.article.id, h.text, h.score) for h in new.hits] == [(h.article.id, h.text, h.score) for h in old.hits]
     newest = Retriever(index_copy, settings)
-    assert newest.reader.version == before[0].index_version + 3
+    assert newest.reader.version >= before[0].index_version + 3        # two builds, a merge (and the policy's)
     assert "story-0001" not in {h.article.id for h in newest.search("school funding report", k=10).hits}
     assert len(newest.reader.manifest["vectors"]["segments"]) == 1
 
@@ -197,20 +197,23 @@ def test_kill_9_during_a_merge_leaves_the_last_commit_and_the_next_build_cleans_
     _answers(index_copy, settings)
 
 
-def _publish_damaged(index: Path, damage) -> int:
-    """Commit a copy of the latest state as the next version, its first segment file replaced by a damaged
-    copy (`damage(path)`), or its manifest damaged (`damage(None)` returns the manifest text to store)."""
+def _publish_damaged(index: Path, good_file: str, damage) -> int:
+    """Commit a copy of the latest state as the next version, its first segment's file replaced by a copy of
+    `good_file` that `damage(path)` damages, or with a damaged manifest (what `damage` returns, if text)."""
     import sqlite3
 
     db = sqlite3.connect(index / "edsearch.db", isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
-    gen, next_id, manifest = db.execute("SELECT gen, next_chunk_id, manifest FROM commits ORDER BY gen DESC").fetchone()
-    manifest = json.loads(manifest)
+    gen, next_id = db.execute("SELECT gen, next_chunk_id FROM commits ORDER BY gen DESC").fetchone()
+    for (text,) in db.execute("SELECT manifest FROM commits ORDER BY gen DESC"):
+        if text.endswith("}"):                    # the newest commit may be one this test damaged
+            manifest = json.loads(text)
+            break
     manifest["index_version"] = gen + 1
     text = json.dumps(manifest)
     seg_id, name = db.execute("SELECT id, file FROM segments ORDER BY id").fetchone()
     copy = f"seg-{900000 + gen:06d}.faiss"
-    shutil.copy(index / "segments" / name, index / "segments" / copy)
+    shutil.copy(index / "segments" / good_file, index / "segments" / copy)
     result = damage(index / "segments" / copy)
     if isinstance(result, str):
         text = result
@@ -246,8 +249,9 @@ def test_a_corrupt_new_commit_is_detected_and_the_previous_one_stays_in_service(
     with LiveServer(create_app(index_copy, dataclasses.replace(settings, reload_interval=0.1))) as server, \
             httpx.Client(base_url=server.url, timeout=60) as client:
         good = client.get("/health").json()["index_version"]
+        good_file = IndexReader(index_copy).manifest["vectors"]["segments"][0]["file"]
         for damage, message in DAMAGES:
-            bad = _publish_damaged(index_copy, damage)
+            bad = _publish_damaged(index_copy, good_file, damage)
             with pytest.raises(CorruptIndex, match=message):
                 IndexReader(index_copy)                                  # opened fresh: a clear message
             deadline = time.time() + 10
@@ -257,7 +261,7 @@ def test_a_corrupt_new_commit_is_detected_and_the_previous_one_stays_in_service(
             assert "rebuild the index" in health["reload_error"]
             r = client.get("/search", params={"q": CPTPP_QUESTION, "k": 1})
             assert r.status_code == 200 and "CPTPP" in r.json()["hits"][0]["text"]
-            _publish_damaged(index_copy, lambda path: None)             # a good commit after the bad one
+            _publish_damaged(index_copy, good_file, lambda path: None)  # a good commit after the bad one
             while client.get("/health").json()["index_version"] != bad + 1 and time.time() < deadline:
                 time.sleep(0.05)
             health = client.get("/health").json()

@@ -83,7 +83,8 @@ def test_absurd_k_is_a_4xx(client, k):
 
 def test_non_finite_numbers_are_a_4xx(client):
     for value in ["nan", "NaN", "-inf", "0", "-1"]:
-        _error(client.get("/search", params={"q": "board", "recency_half_life_days": value}), 400, "bad_request")
+        _error(client.get("/search", params={"q": "board", "recency_half_life_days": value}), 422,
+               "invalid_request")
     r = client.post("/search", content=b'{"q": "board", "recency_half_life_days": NaN}',
                     headers={"content-type": "application/json"})
     _error(r, (400, 422))
