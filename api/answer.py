@@ -35,7 +35,7 @@ from indexer.chunking import sentence_spans
 from indexer.reader import Filters
 
 from . import answer_model
-from .models import Answer, AnswerSentence, AnswerSpan, Hit
+from .models import AppliedFilter, Answer, AnswerSentence, AnswerSpan, Hit
 from .validation import QueryError, check_k, check_text
 
 DEDUPE_COSINE = 0.9        # two sentences this similar are one sentence said twice
@@ -52,6 +52,17 @@ DEFAULT_K = 5
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+@dataclass
+class Prepared:
+    """A question retrieved and scored: what ask and stream answer from."""
+
+    question: str
+    hits: list[Hit]
+    ranked: list["Candidate"]            # sentences, best first
+    confidence: float
+    applied_filters: list[AppliedFilter]
 
 
 @dataclass
@@ -239,26 +250,25 @@ class Answerer:
 
     # -- the public entry points --
     def prepare(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
-                hits: list[Hit] | None = None, dates_from_query: bool = True):
-        """Validate, retrieve, score: (question, hits, ranked candidates, confidence). The filters the
-        retrieval applied (dates read from the question included) are left in `self.applied_filters`; the
-        sentences are scored against the question without its date words, which the filter has dealt with."""
+                hits: list[Hit] | None = None, dates_from_query: bool = True) -> Prepared:
+        """Validate, retrieve, score. The sentences are scored against the question without its date words,
+        which the filters the retrieval applied (returned with the rest) have dealt with."""
         question = validate_question(question, self.retriever.settings.max_query_chars)
         k = check_k(k)
-        scored = question
-        self.applied_filters = []
+        scored, applied = question, []
         if hits is None:
             result = self.retrieve(question, k, filters, dates_from_query)
-            hits, scored, self.applied_filters = result.hits, result.retrieval_query, result.applied_filters
+            hits, scored, applied = result.hits, result.retrieval_query, result.applied_filters
         q, ranked = self.candidates(scored, hits)
-        return question, hits, ranked, self.confidence(q, ranked)
+        return Prepared(question, hits, ranked, self.confidence(q, ranked), applied)
 
     def ask(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
             generate: bool | None = None, hits: list[Hit] | None = None, dates_from_query: bool = True) -> Answer:
         """A cited answer, or found=false with the closest passages. `generate`: None = use the LLM when
         EDSEARCH_LLM_URL is set, False = extractive only, True = require the LLM."""
         t0 = time.perf_counter()
-        question, hits, ranked, conf = self.prepare(question, k, filters, hits, dates_from_query)
+        p = self.prepare(question, k, filters, hits, dates_from_query)
+        question, hits, ranked, conf, applied = p.question, p.hits, p.ranked, p.confidence, p.applied_filters
         use_llm = self._use_llm(generate)
         if conf < threshold() or not ranked:
             ans = self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
@@ -270,7 +280,7 @@ class Answerer:
         else:
             ans = self._extractive(question, hits, ranked, conf)
         ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
-        ans.applied_filters = self.applied_filters
+        ans.applied_filters = applied
         return ans
 
     def stream(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
@@ -278,8 +288,8 @@ class Answerer:
         """Server-sent-event payloads as (event, data). Validation, retrieval and connecting to the LLM happen
         before the first item is produced, so errors surface as exceptions at the first next()."""
         t0 = time.perf_counter()
-        question, hits, ranked, conf = self.prepare(question, k, filters, dates_from_query=dates_from_query)
-        applied = self.applied_filters
+        p = self.prepare(question, k, filters, dates_from_query=dates_from_query)
+        question, hits, ranked, conf, applied = p.question, p.hits, p.ranked, p.confidence, p.applied_filters
         use_llm = self._use_llm(generate)
         if conf < threshold() or not ranked or not use_llm:
             ans = (self._not_found(question, hits, conf, "generative" if use_llm else "extractive")

@@ -92,7 +92,8 @@ def judge(answerer, question: str, drop: str | None = None) -> tuple[float, list
         ranked = answerer.retriever.search(question, k=K + 3, answer_spans=False).hits
         hits = [h.model_copy(update={"rank": n})
                 for n, h in enumerate((h for h in ranked if h.article.id != drop), 1)][:K]
-    _, hits, ranked, conf = answerer.prepare(question, K, hits=hits)
+    p = answerer.prepare(question, K, hits=hits)
+    hits, ranked, conf = p.hits, p.ranked, p.confidence
     chosen = answerer.select(ranked)
     return conf, [(c.text, hits[c.source - 1].article.id) for c in chosen]
 

@@ -46,7 +46,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     for qid in ids:
         text, rels = claims[qid]
-        question, hits, ranked, conf = answerer.prepare(text, args.k)
+        p = answerer.prepare(text, args.k)
+        hits, ranked, conf = p.hits, p.ranked, p.confidence
         chosen = answerer.select(ranked)
         cited = {hits[c.source - 1].article.id for c in chosen}
         ok = bool(cited & rels)

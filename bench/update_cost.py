@@ -65,7 +65,7 @@ def step(name: str, index: Path, run) -> dict:
     return out
 
 
-def measure(index: Path, articles: int, settings) -> list[dict]:
+def measure(index: Path, articles: int, settings, optimize_after: bool = True) -> list[dict]:
     """Add `articles` new articles, rebuild with nothing changed, delete them again, optimize; one row each."""
     from indexer import build_index
     from indexer.embedding import embedder_for
@@ -88,7 +88,8 @@ def measure(index: Path, articles: int, settings) -> list[dict]:
         rows.append(step("build again, nothing changed", index, build))
         feed.unlink()                 # an emptied file would count as unreadable, and prune keeps what it held
         rows.append(step(f"delete the {articles} article(s) (prune)", index, lambda: build(prune=True)))
-        rows.append(step("optimize (merge all segments)", index, lambda: optimize(index, settings)))
+        if optimize_after:
+            rows.append(step("optimize (merge all segments)", index, lambda: optimize(index, settings)))
     return rows
 
 

@@ -18,7 +18,7 @@ import itertools
 import math
 import re
 import sqlite3
-from typing import Iterable, Protocol
+from typing import Iterable, Iterator, Protocol
 
 SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -26,7 +26,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 """
 BM25 = "bm25(chunks_fts, 1.0, 0.3)"     # the title counts 0.3 of the passage text
-MAX_GROUPS = 20                         # a tier with more AND groups than this is skipped (long queries)
+MAX_WORDS = 8            # the rarest words of a long query gather its candidates
+MAX_QUERIES = 12         # subsets tried at most
+SCORE_AT_MOST = 2000     # passages a subset's query scores: its newest matches when more hold its words
 
 STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her his how
 i if in into is it its me my no not of on or our she should so than that the their them then there these they this
@@ -126,13 +128,16 @@ class KeywordIndex:
         return float(math.log((self.passages - df + 0.5) / (df + 0.5) + 1.0))
 
     # -- searching --
-    def _run(self, expr: str, limit: int, filters: Filter | None, rowids: list[int] | None = None
-             ) -> list[tuple[int, float]]:
+    def _run(self, expr: str, limit: int, filters: Filter | None, rowids: list[int] | None = None,
+             min_rowid: int | None = None) -> list[tuple[int, float]]:
         where, params = filters.where("a") if filters else ("1", [])
         join = "JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id" if filters else ""
         if rowids is not None:
             where += f" AND f.rowid IN ({','.join('?' * len(rowids))})"
             params = [*params, *rowids]
+        if min_rowid is not None:
+            where += " AND f.rowid >= ?"
+            params = [*params, min_rowid]
         sql = (f"SELECT f.rowid, -{BM25} AS score FROM chunks_fts f {join} "
                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY {BM25}, f.rowid LIMIT ?")
         return [(r[0], r[1]) for r in self.db.execute(sql, [expr, *params, limit])]
@@ -141,20 +146,34 @@ class KeywordIndex:
                ) -> list[tuple[int, float]]:
         """(chunk id, BM25 score, higher is better), best first, at most k. Quoted phrases must match; the other
         words any-term. `enough`: how many candidates the caller needs to rank well (k by default); above
-        `all_terms_above` passages the candidate tiers stop once they have that many (the module doc)."""
+        `all_terms_above` passages candidates are gathered by word subsets, newest first, and stop once there
+        are that many (the module doc)."""
         phrases, words = parse(text)
         exact = _expression(phrases, [(w,) for w in words])
         if exact is None or k <= 0:
             return []
-        if self.passages <= self.all_terms_above or len(words) <= 1:
+        if self.passages <= self.all_terms_above:
             return self._run(exact, k, filters)
         enough = k if enough is None else enough
-        for m in range(len(words), 1, -1):
-            groups = list(itertools.combinations(words, m))
-            if len(groups) > MAX_GROUPS:
-                continue
-            found = self._run(_expression(phrases, groups), k, filters)
+        found: dict[int, float] = {}
+        for subset in self._subsets(words) if words else [()]:
+            expr = _expression(phrases + list(subset), [])
+            newest = [r[0] for r in self.db.execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+                [expr, SCORE_AT_MOST + 1])]
+            floor = newest[-1] + 1 if len(newest) > SCORE_AT_MOST else None   # more match: the newest only
+            for cid, score in self._run(expr, k, filters, min_rowid=floor):
+                found.setdefault(cid, score)
             if len(found) >= enough:
-                # Exact any-term BM25 for these candidates (the tier's own bm25 counts a word once per group).
-                return self._run(exact, k, None, [c for c, _ in found])
-        return self._run(exact, k, filters)
+                break
+        return sorted(found.items(), key=lambda p: (-p[1], p[0]))[:k]
+
+    def _subsets(self, words: list[str]) -> Iterator[tuple[str, ...]]:
+        """Subsets of the words, most informative first: by the sum of their idf (about the BM25 a passage
+        holding just those words gets), so passages holding the rare words come before those holding only
+        common ones. The MAX_WORDS rarest words take part, in at most MAX_QUERIES subsets."""
+        idf = {w: self.idf(w) for w in words}
+        rare = sorted(words, key=lambda w: -idf[w])[:MAX_WORDS]
+        subsets = [c for n in range(len(rare), 0, -1) for c in itertools.combinations(rare, n)]
+        subsets.sort(key=lambda c: -sum(idf[w] for w in c))
+        yield from subsets[:MAX_QUERIES]

@@ -18,6 +18,8 @@ search while small, HNSW from `hnsw_threshold` vectors (20k by default), IVF-PQ 
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -433,24 +435,38 @@ def segment_kind(policy: VectorPolicy, live: int) -> str:
 
 class SegmentedVectors:
     """Search over the live vector segments of one commit: each segment's top k (its tombstones applied when it
-    was loaded), merged by score. Over flat segments this is the top k a single merged index gives."""
+    was loaded), merged by score. Over flat segments this is the top k a single merged index gives.
+
+    HNSW segments share the search depth by size: each searches with ef_search x its share of the HNSW vectors,
+    at least MIN_EF, so 20 segments cost about what one merged graph costs instead of 20 times it (recall in
+    docs/scale.md). Segments are searched in parallel threads (FAISS releases the GIL)."""
+
+    MIN_EF = 64
 
     def __init__(self, dim: int, segments: list[tuple[int, VectorIndex]]):
         self.dim = dim
         self.segments = segments
+        self._ef_search = next((v.ef_search for _, v in segments if v.kind == "hnsw"), None)
+        self._share()
+
+    def _share(self) -> None:
+        graphs = [v for _, v in self.segments if v.kind == "hnsw"]
+        total = sum(len(v) for v in graphs) or 1
+        for v in graphs:
+            v.ef_search = max(self.MIN_EF, round(self._ef_search * len(v) / total))
 
     def __len__(self) -> int:
         return sum(len(v) for _, v in self.segments)
 
     @property
     def ef_search(self) -> int | None:
-        return next((v.ef_search for _, v in self.segments if v.kind == "hnsw"), None)
+        """The search depth of the whole index (what one merged HNSW graph would search with)."""
+        return self._ef_search
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        for _, v in self.segments:
-            if v.kind == "hnsw":
-                v.ef_search = value
+        self._ef_search = value
+        self._share()
 
     def export(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, float32 vectors) of the live vectors of every segment."""
@@ -460,12 +476,16 @@ class SegmentedVectors:
         return np.concatenate([i for i, _ in parts]), np.concatenate([v for _, v in parts])
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        found = [v.search(query, k, allowed) for _, v in self.segments if len(v)]
-        if not found:
+        live = [v for _, v in self.segments if len(v)]
+        if not live:
             return EMPTY
-        if len(found) == 1:
-            return found[0]
+        if len(live) == 1:
+            return live[0].search(query, k, allowed)
+        found = list(_SEARCH_POOL.map(lambda v: v.search(query, k, allowed), live))
         scores = np.concatenate([s for s, _ in found])
         ids = np.concatenate([i for _, i in found])
         order = np.lexsort((ids, -scores))[:k]         # best score first, ties by chunk id
         return scores[order], ids[order]
+
+
+_SEARCH_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="edsearch-segments")

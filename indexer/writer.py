@@ -76,6 +76,7 @@ class IndexWriter:
         self._pending_vectors: list[np.ndarray] = []
         self._segment_chunks: dict[int, np.ndarray] | None = None
         self.dim: int | None = None
+        self.upgraded = False                   # a format 1 folder was upgraded on the way in
 
     # -- lifecycle --
     def __enter__(self) -> "IndexWriter":
@@ -371,13 +372,18 @@ class IndexWriter:
             raise
 
     def optimize(self) -> bool:
-        """Merge every vector segment into one (tombstones dropped) and FTS5's own segments too; False when
-        there was nothing to do."""
+        """Merge every vector segment into one (tombstones dropped; segments with nothing live just go) and
+        FTS5's own segments too; False when there was nothing to do."""
         segments = self._segments()
-        if len(segments) <= 1 and not any(dead for *_, dead in segments):
+        empty = [seg_id for seg_id, _, _, stored, dead in segments if stored == dead]
+        live = [s for s in segments if s[0] not in empty]
+        plan = ([empty] if empty else []) + ([[s[0] for s in live]] if len(live) > 1 or any(s[4] for s in live)
+                                            else [])
+        if not plan:
             return False
         self.db.execute("ROLLBACK")
-        self.merge([[s[0] for s in segments]])
+        for group in plan:
+            self._merge_group(group)
         self._begin()
         KeywordIndex(self.db).optimize()
         self.db.execute("COMMIT")
@@ -420,9 +426,11 @@ class IndexWriter:
         for folder in self.index_dir.glob("v[0-9]*"):
             shutil.rmtree(folder, ignore_errors=True)
         self._write_manifest_copy(manifest)
+        self.upgraded = True
 
 
 def optimize(index_dir: str | Path, settings=None) -> bool:
-    """`edsearch optimize`: merge the index's segments into one (and upgrade a format 1 folder)."""
+    """`edsearch optimize`: merge the index's segments into one (and upgrade a format 1 folder); False when
+    there was nothing to do."""
     with IndexWriter(index_dir, settings) as writer:
-        return writer.optimize() or writer.published is not None
+        return writer.optimize() or writer.upgraded

@@ -81,8 +81,8 @@ def test_select_keeps_the_answer_within_500_characters():
 def test_a_topic_the_archive_never_names_is_declined(retriever):
     """Same form as the CPTPP question; the seeds never mention Brexit."""
     answerer = Answerer(retriever)
-    *_, named = answerer.prepare(CPTPP_QUESTION)
-    *_, unnamed = answerer.prepare("what did the board recommend on Brexit?")
+    named = answerer.prepare(CPTPP_QUESTION).confidence
+    unnamed = answerer.prepare("what did the board recommend on Brexit?").confidence
     assert named >= threshold() > unnamed
     assert not retriever.ask("what did the board recommend on Brexit?").found
     assert answerer.idf("brexit") > answerer.idf("cptpp") > 0

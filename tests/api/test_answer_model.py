@@ -130,7 +130,8 @@ def test_weights_of_the_wrong_shape_or_features_are_a_clear_error(tmp_path):
 
 def test_the_answerer_uses_the_model_confidence(retriever):
     answerer = Answerer(retriever)
-    _, _, ranked, conf = answerer.prepare(CPTPP_QUESTION)
+    prepared = answerer.prepare(CPTPP_QUESTION)
+    ranked, conf = prepared.ranked, prepared.confidence
     assert ranked[0].prob == max(c.prob for c in ranked)
     assert ranked[0].paragraph == 14 and conf >= threshold()
     # the best sentence ("Doing so could draw ...") points back: the answer carries the one before it too
