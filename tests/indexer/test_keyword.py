@@ -35,7 +35,7 @@ def test_user_input_is_never_fts_syntax():
     assert fts_query("") is None
 
 
-def test_tiers_take_the_passages_holding_most_words_and_score_them_exactly(db):
+def test_subsets_take_the_passages_holding_the_rarest_words_first_and_score_them_exactly(db, monkeypatch):
     small = KeywordIndex(db, passages=58, all_terms_above=1000)      # any-term BM25 over every match
     large = KeywordIndex(db, passages=58, all_terms_above=0)         # acts as an index above the threshold
     exact = dict(small.search("alpha beta gamma", 50))
@@ -47,8 +47,20 @@ def test_tiers_take_the_passages_holding_most_words_and_score_them_exactly(db):
     for cid, score in three + two:
         assert score == pytest.approx(exact[cid], abs=1e-9)            # the any-term BM25 score, not the tier's
     assert [c for c, _ in two] == [c for c, _ in small.search("alpha beta gamma", 8)]   # same order as any-term
-    every = large.search("alpha beta gamma", 50, enough=50)              # not enough in any tier: any-term
-    assert every == small.search("alpha beta gamma", 50)
+    every = large.search("alpha beta gamma", 50, enough=50)              # every subset: the any-term matches
+    assert [c for c, _ in every] == [c for c, _ in small.search("alpha beta gamma", 50)]
+
+
+def test_above_the_threshold_only_a_window_of_the_newest_passages_is_scored(monkeypatch):
+    from indexer import keyword
+
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA)
+    KeywordIndex(conn).add((n, f"harbour council story {n}", "") for n in range(1, 201))
+    monkeypatch.setattr(keyword, "SCORE_AT_MOST", 10)
+    got = KeywordIndex(conn, passages=200, all_terms_above=0).search("harbour council", 50)
+    assert got and all(c > 180 for c, _ in got)         # a window expected to hold about 10 matches, newest first
+    assert len(KeywordIndex(conn, passages=200, all_terms_above=1000).search("harbour council", 50)) == 50
 
 
 def test_doc_freq_and_idf(db):
