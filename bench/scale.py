@@ -238,23 +238,27 @@ def searches(index: Path, settings, args, per: int) -> dict:
     # where the hybrid time goes (in the search itself the keyword leg runs beside embed + ann)
     parts: dict[str, list[float]] = {"embed": [], "ann": [], "keyword leg": [], "any-term keyword": [],
                                      "total": []}
+    overlap: list[float] = []
     for q in QUERIES * args.rounds:
         t0 = time.perf_counter()
         v = retriever.embed_query(q)
         t1 = time.perf_counter()
         reader.vectors.search(v, 50)
         t2 = time.perf_counter()
-        reader.keyword(q, 50, None, 10)                           # the tiered plan, as hybrid search runs it
+        bounded = reader.keyword(q, 50, None, 10)                 # the plan at scale, as hybrid search runs it
         t3 = time.perf_counter()
-        with reader.keyword_index() as kw:                        # what any-term matching alone would cost
+        with reader.keyword_index() as kw:                        # what exact any-term matching would cost
             kw.all_terms_above = 10**12
-            kw.search(q, 50)
+            exact = kw.search(q, 10)
         t4 = time.perf_counter()
+        if exact:
+            overlap.append(len({c for c, _ in bounded[:10]} & {c for c, _ in exact}) / len(exact))
         retriever.search(q, 10, "hybrid", answer_spans=False)
         t5 = time.perf_counter()
         for name, dt_ in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             parts[name].append(dt_)
     out["parts"] = parts
+    out["keyword_overlap"] = float(np.mean(overlap)) if overlap else float("nan")
     out["rss_query"] = rss_mb()
     out["server_rss"] = None
     if not args.no_http:
@@ -295,6 +299,8 @@ def print_searches(title: str, r: dict, args) -> None:
         print(f"  {path:<12}{mode:<8}{len(s):>5}{pct(s, 50):>9.1f}{pct(s, 99):>9.1f}{max(s) * 1000:>9.1f}")
     print("  hybrid in-process breakdown (p50 / p99 ms): " + ", ".join(
         f"{k} {pct(v, 50):.1f} / {pct(v, 99):.1f}" for k, v in r["parts"].items()))
+    print(f"  keyword leg's top 10 against exact any-term BM25's: {r['keyword_overlap']:.3f} of it in common "
+          "(mean over the queries)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -231,7 +231,8 @@ def build_index(
         if not pending and not removals:
             # No article changed, but the index has no near-duplicate groups yet (built before them) or has them
             # at another threshold: compute them and publish; nothing is embedded.
-            kept = {k: previous[k] for k in ("model", "tokenizer", "chunking", "sources") if k in previous}
+            kept = {k: previous[k] for k in ("model", "tokenizer", "embedding_input", "chunking", "sources")
+                    if k in previous}
             summary.index_version = writer.publish({**kept, "near_duplicates": _near_duplicates(writer, settings,
                                                                                              previous)})
             summary.published = str(index_dir)
