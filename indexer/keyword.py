@@ -10,8 +10,9 @@ counts, per query word, every passage holding it (its idf), so an any-term (OR) 
 passages scores hundreds of thousands of rows. Up to `all_terms_above` passages (100k) search is exact any-term
 BM25. Above it, candidates come from word subsets in order of their summed idf (all the words first, then
 without the most common one, ...; each an AND query), and each subset's query reads only a window of the newest
-passages (rowids grow with indexing time) sized to hold about SCORE_AT_MOST of its matches, as estimated from the
-words' document frequencies; FTS5 seeks every doclist to the window's first rowid, so the rest is never read.
+passages (rowids grow with indexing time) sized to hold about SCORE_AT_MOST of its matches, as estimated from how
+many the newest PROBE passages hold; FTS5 seeks every doclist to the window's first rowid, so the rest is never
+read.
 Subsets stop once `enough` candidates are found. A candidate's score is the BM25 of the subset's words, which is
 its any-term BM25 whenever it holds no other query word (always for the first subset). docs/scale.md has the
 measured cost and the overlap with exact BM25's top 10.
@@ -33,7 +34,7 @@ BM25 = "bm25(chunks_fts, 1.0, 0.3)"     # the title counts 0.3 of the passage te
 MAX_WORDS = 8            # the rarest words of a long query gather its candidates
 MAX_QUERIES = 12         # subsets tried at most
 SCORE_AT_MOST = 2000     # matches a subset's query is meant to score: those in a window of the newest passages
-PLAN_CAP = 200_000       # doc_freq counts this far for planning (memoized per reader)
+PROBE = 20_000           # newest passages counted to size a subset's window
 
 STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her his how
 i if in into is it its me my no not of on or our she should so than that the their them then there these they this
@@ -160,26 +161,28 @@ class KeywordIndex:
         if self.passages <= self.all_terms_above:
             return self._run(exact, k, filters)
         enough = k if enough is None else enough
-        df = {w: self.doc_freq(w, cap=PLAN_CAP) for w in words}
         top = self.db.execute("SELECT max(rowid) FROM chunks_fts").fetchone()[0] or 0
         found: dict[int, float] = {}
-        for subset in self._subsets(words, df) if words else [()]:
-            # The newest passages of a window expected to hold about SCORE_AT_MOST matches (words taken as
-            # independent): FTS5 seeks every doclist to the window's first rowid, so only the window is read.
-            density = math.prod(min(1.0, df[w] / max(1, self.passages)) for w in subset)
-            window = int(SCORE_AT_MOST / density) if density > 0 else top
-            floor = top - window if window < top else None
-            for cid, score in self._run(_expression(phrases + list(subset), []), k, filters, min_rowid=floor):
+        for subset in self._subsets(words) if words else [()]:
+            expr = _expression(phrases + list(subset), [])
+            # A window of the newest passages expected to hold about SCORE_AT_MOST matches, from how many the
+            # newest PROBE passages hold: FTS5 seeks every doclist to a window's first rowid, so only the window
+            # is read.
+            span = min(PROBE, top)
+            probe = self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid > ?",
+                                    [expr, top - span]).fetchone()[0]
+            window = int(SCORE_AT_MOST * span / probe) if probe else top
+            for cid, score in self._run(expr, k, filters, min_rowid=top - window if window < top else None):
                 found.setdefault(cid, score)
             if len(found) >= enough:
                 break
         return sorted(found.items(), key=lambda p: (-p[1], p[0]))[:k]
 
-    def _subsets(self, words: list[str], df: dict[str, int]) -> Iterator[tuple[str, ...]]:
+    def _subsets(self, words: list[str]) -> Iterator[tuple[str, ...]]:
         """Subsets of the words, most informative first: by the sum of their idf (about the BM25 a passage
         holding just those words gets), so passages holding the rare words come before those holding only
         common ones. The MAX_WORDS rarest words take part, in at most MAX_QUERIES subsets."""
-        idf = {w: math.log((self.passages - df[w] + 0.5) / (df[w] + 0.5) + 1.0) for w in words}
+        idf = {w: self.idf(w) for w in words}
         rare = sorted(words, key=lambda w: -idf[w])[:MAX_WORDS]
         subsets = [c for n in range(len(rare), 0, -1) for c in itertools.combinations(rare, n)]
         subsets.sort(key=lambda c: -sum(idf[w] for w in c))
