@@ -125,6 +125,7 @@ def connect(path: Path, write: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")      # a commit is durable once COMMIT returns
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_size_limit = 67108864")   # a log reused after a big build shrinks to 64 MB
     else:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None, check_same_thread=False,
                                timeout=30)

@@ -139,9 +139,11 @@ class IndexWriter:
         self._written = []
 
     def _checkpoint(self) -> None:
-        """Fold the write-ahead log into the database and empty it (a reader on an older snapshot may keep part
-        of it until it moves on; the next build finishes the job)."""
+        """Fold the write-ahead log into the database and empty it, without waiting: a server holding an older
+        snapshot keeps its part of the log until it moves on (TRUNCATE would wait for it, up to the busy
+        timeout), and a later build finishes the job."""
         try:
+            self.db.execute("PRAGMA busy_timeout = 0")
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
             pass
