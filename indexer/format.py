@@ -125,7 +125,6 @@ def connect(path: Path, write: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")      # a commit is durable once COMMIT returns
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_size_limit = 67108864")   # a log reused after a big build shrinks to 64 MB
     else:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None, check_same_thread=False,
                                timeout=30)
@@ -134,24 +133,26 @@ def connect(path: Path, write: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def check_db_file(path: Path) -> None:
-    """A truncated SQLite file can still open and count rows: its size must be the header's page count x size.
-    Only checked while the write-ahead log is empty (a checkpoint in progress may be growing the file)."""
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
-            size = os.fstat(fh.fileno()).st_size
-    except FileNotFoundError:
-        raise CorruptIndex(f"{path} is missing; rebuild the index")
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
-        raise CorruptIndex(f"{path} is not an SQLite database (truncated or overwritten); rebuild the index")
+def check_db_file(path: Path, db: sqlite3.Connection) -> None:
+    """A truncated SQLite file can still open and count rows: its size must be the page count x page size.
+
+    Checked through SQLite and os.stat only, never by opening the file: closing any descriptor of a file drops
+    every POSIX lock this process holds on it, including those of its other SQLite connections, which can let
+    another process reset the write-ahead log under them. Only checked while the log is empty (a checkpoint in
+    progress may be growing the file)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise CorruptIndex(f"{path} is not an SQLite database (0 bytes); rebuild the index")
     wal = path.with_name(path.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
         return
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    if pages and header[24:28] == header[92:96] and size != pages * page_size:
+    try:
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        what = "not an SQLite database" if "not a database" in str(exc) else f"{size} bytes: truncated or damaged"
+        raise CorruptIndex(f"{path} is {what} ({exc}); rebuild the index") from exc
+    if size != pages * page_size:
         raise CorruptIndex(f"{path} is {size} bytes but its header says {pages} pages of {page_size} "
                            f"({pages * page_size} bytes): the file is truncated or damaged; rebuild the index")
 

@@ -119,8 +119,12 @@ class IndexReader:
                  keyword_all_terms_above: int = 100_000):
         self.index_dir = Path(index_dir)
         self.db_path = database_path(self.index_dir)
-        check_db_file(self.db_path)
         try:
+            probe = connect(self.db_path)
+            try:
+                check_db_file(self.db_path, probe)      # before any table is read: a clear message
+            finally:
+                probe.close()
             self._conns = self._snapshot(max(1, connections))
             commit = latest_commit(self._conns[0], self.index_dir)
             if commit is None:
@@ -130,7 +134,8 @@ class IndexReader:
             self.vectors = self._load_segments(ef_search)
             self._check_counts()
         except sqlite3.DatabaseError as exc:
-            raise CorruptIndex(f"{self.db_path} is not a readable SQLite database ({exc}); rebuild the index") from exc
+            kind = "an SQLite database" if "not a database" in str(exc) else "a readable SQLite database"
+            raise CorruptIndex(f"{self.db_path} is not {kind} ({exc}); rebuild the index") from exc
         self._pool: queue.LifoQueue = queue.LifoQueue()
         for conn in self._conns:
             self._pool.put(conn)
