@@ -258,10 +258,6 @@ class HNSWIndex(VectorIndex):
     def __len__(self) -> int:
         return int(self.index.ntotal) - self._n_dead
 
-    @property
-    def tombstones(self) -> int:
-        return self._n_dead
-
     def _changed(self) -> None:
         self._lookup = None
         self._live_sel = None
