@@ -166,11 +166,9 @@ def build(args) -> dict:
     return stats
 
 
-def disk_usage(index: Path) -> dict[str, float]:
-    """MB by part: the database (with its log), the segments the latest commit names, retired segment files."""
-    from indexer.reader import IndexReader
-
-    named = {seg["file"].split(".")[0] for seg in IndexReader(index).manifest["vectors"]["segments"]}
+def disk_usage(index: Path, manifest: dict) -> dict[str, float]:
+    """MB by part: the database (with its log), the segments `manifest` names, retired segment files."""
+    named = {seg["file"].split(".")[0] for seg in manifest["vectors"]["segments"]}
     out = {"database": 0.0, "segments": 0.0, "retired segment files": 0.0, "other": 0.0}
     for p in index.rglob("*"):
         if not p.is_file():
@@ -269,7 +267,7 @@ def searches(index: Path, settings, args, per: int) -> dict:
                 timed(fetch, QUERIES[:10], 1)
                 out["rows"].append(("HTTP", mode, timed(fetch, QUERIES, args.rounds)))
             out["server_rss"] = rss_mb(server.proc.pid)
-    out["disk"] = disk_usage(index)
+    out["disk"] = disk_usage(index, reader.manifest)
     reader.close()
     return out
 

@@ -94,11 +94,9 @@ def measure(index: Path, articles: int, settings, optimize_after: bool = True) -
 
 
 def report(rows: list[dict], index: Path) -> None:
-    from indexer.reader import IndexReader
-
-    reader = IndexReader(index)
-    print(f"index {index}: {reader.manifest['counts']['chunks']:,} passages, "
-          f"{len(reader.manifest['vectors']['segments'])} segment(s), {folder_mb(index):.1f} MB")
+    manifest = json.loads((index / "manifest.json").read_text())      # without loading every segment
+    print(f"index {index}: {manifest['counts']['chunks']:,} passages, "
+          f"{len(manifest['vectors']['segments'])} segment(s), {folder_mb(index):.1f} MB")
     print(f"  {'step':<42}{'seconds':>9}{'embed s':>9}{'beyond s':>9}{'written MB':>12}{'% of index':>11}"
           f"{'folder MB':>11}{'growth':>8}")
     for r in rows:

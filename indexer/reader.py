@@ -159,20 +159,8 @@ class IndexReader:
 
     def _load_segments(self, ef_search: int) -> SegmentedVectors:
         db = self._conns[0]
-        dead: dict[int, list[int]] = {}
-        for seg, chunk in db.execute("SELECT segment_id, chunk_id FROM tombstones"):
-            dead.setdefault(seg, []).append(chunk)
-        segments = []
-        for row in db.execute("SELECT id, file FROM segments ORDER BY id"):
-            path = self.index_dir / SEGMENTS / row["file"]
-            try:
-                vectors = VectorIndex.load(path)
-            except Exception as exc:  # faiss raises RuntimeError with C++ text
-                raise CorruptIndex(f"{path} cannot be read ({str(exc).splitlines()[0][:200]}); "
-                                   "rebuild the index") from exc
-            if row["id"] in dead:
-                vectors.remove(np.asarray(dead[row["id"]], dtype=np.int64))
-            segments.append((row["id"], vectors))
+        segments = [(seg_id, load_segment(db, self.index_dir, seg_id, file))
+                    for seg_id, file in db.execute("SELECT id, file FROM segments ORDER BY id").fetchall()]
         out = SegmentedVectors(self.manifest["model"]["dim"], segments)
         if ef_search:              # a query-time knob: applies without a rebuild
             out.ef_search = ef_search
@@ -302,6 +290,19 @@ class IndexReader:
                 "LIMIT 200")]
             lo, hi = db.execute("SELECT min(published), max(published) FROM articles").fetchone()
         return {"authors": authors, "sections": sections, "published_min": lo, "published_max": hi}
+
+
+def load_segment(db: sqlite3.Connection, index_dir: Path, seg_id: int, file: str) -> VectorIndex:
+    """A segment's vector file with the tombstones `db` records for it removed (CorruptIndex if unreadable)."""
+    path = Path(index_dir) / SEGMENTS / file
+    try:
+        vectors = VectorIndex.load(path)
+    except Exception as exc:  # faiss raises RuntimeError with C++ text
+        raise CorruptIndex(f"{path} cannot be read ({str(exc).splitlines()[0][:200]}); rebuild the index") from exc
+    dead = [r[0] for r in db.execute("SELECT chunk_id FROM tombstones WHERE segment_id = ?", (seg_id,))]
+    if dead:
+        vectors.remove(np.asarray(dead, dtype=np.int64))
+    return vectors
 
 
 def published_version(index_dir: str | Path) -> int | None:

@@ -31,6 +31,7 @@ from .format import (DATABASE, FORMAT, FORMAT_1_POINTER, FORMAT_VERSION, LOCK, M
                      SCHEMA, SEGMENTS, IndexBusy, IndexStoreError, connect, fsync as _fsync, is_format_1,
                      latest_commit, parse_manifest)
 from .keyword import KeywordIndex
+from .reader import load_segment
 from .vectors import VectorIndex, VectorPolicy, segment_kind
 
 log = logging.getLogger("edsearch")
@@ -241,10 +242,9 @@ class IndexWriter:
     def counts(self) -> dict:
         n_articles = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
         n_chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        stored = self.db.execute("SELECT coalesce(sum(vectors), 0) FROM segments").fetchone()[0]
-        dead = self.db.execute("SELECT count(*) FROM tombstones").fetchone()[0]
-        pending = sum(len(i) for i in self._pending_ids)
-        return {"articles": n_articles, "chunks": n_chunks, "vectors": stored - dead + pending}
+        live = sum(stored - dead for *_, stored, dead in self._segments())
+        return {"articles": n_articles, "chunks": n_chunks,
+                "vectors": live + sum(len(i) for i in self._pending_ids)}
 
     # -- segments --
     def _write_segment(self, ids: np.ndarray, vectors: np.ndarray) -> int:
@@ -266,9 +266,8 @@ class IndexWriter:
         return seg_id
 
     def _describe_segments(self) -> dict:
-        segs = [{"id": r[0], "file": r[1], "type": r[2], "vectors": r[3], "tombstones": r[4]} for r in self.db.execute(
-            "SELECT s.id, s.file, s.kind, s.vectors, (SELECT count(*) FROM tombstones t WHERE t.segment_id = s.id) "
-            "FROM segments s ORDER BY s.id")]
+        segs = [{"id": seg_id, "file": file, "type": kind, "vectors": stored, "tombstones": dead}
+                for seg_id, file, kind, stored, dead in self._segments()]
         return {"metric": "inner_product", "live": sum(s["vectors"] - s["tombstones"] for s in segs),
                 "segments": segs}
 
@@ -349,10 +348,7 @@ class IndexWriter:
         rows = {r[0]: r for r in self._segments()}
         ids, vectors = [], []
         for seg_id in group:
-            index = VectorIndex.load(self.index_dir / SEGMENTS / rows[seg_id][1])
-            dead = [r[0] for r in self.db.execute("SELECT chunk_id FROM tombstones WHERE segment_id = ?", (seg_id,))]
-            index.remove(np.asarray(dead, dtype=np.int64))
-            i, v = index.export()
+            i, v = load_segment(self.db, self.index_dir, seg_id, rows[seg_id][1]).export()
             ids.append(i)
             vectors.append(v)
         self._begin()
