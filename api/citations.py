@@ -1,7 +1,6 @@
 """Citation labels, paragraph references and text-fragment links."""
 from __future__ import annotations
 
-import re
 from urllib.parse import quote
 
 from .models import ArticleRef, Citation
@@ -28,7 +27,7 @@ def _fragment_part(words: list[str]) -> str:
 
 def text_fragment(passage: str, words: int = 6) -> str:
     """A #:~:text= directive matching the passage (start and end words for long passages)."""
-    tokens = re.findall(r"\S+", passage)
+    tokens = passage.split()      # whitespace runs, as \S+ finds words, without a regex over the whole passage
     if len(tokens) <= 2 * words:
         return "#:~:text=" + _fragment_part(tokens)
     return f"#:~:text={_fragment_part(tokens[:words])},{_fragment_part(tokens[-words:])}"

@@ -5,6 +5,7 @@ import calendar
 import dataclasses
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ log = logging.getLogger("edsearch")
 TIMELINE_LIMIT = 100       # the most relevant articles a timeline counts (docs/time.md)
 # Hybrid search runs its keyword leg here while the query is embedded (torch and SQLite both release the GIL).
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edsearch-keyword")
+_CORES = os.cpu_count() or 2
 
 
 @dataclass
@@ -207,7 +209,10 @@ class Retriever:
         # Enough keyword candidates: k beside the dense ones, a full list when keyword matching ranks alone.
         pending = _KEYWORD_POOL.submit(reader.keyword, query, depth, filters, k) if mode == "hybrid" else None
         if mode in ("dense", "hybrid"):
-            scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed)
+            # While the keyword leg runs, the segments are searched on the other cores only: three busy threads
+            # on two cores made both legs slower (docs/scale.md).
+            scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed,
+                                                threads=max(1, _CORES - 1) if pending else None)
             lists["dense"] = [int(i) for i in ids]
             raw["dense"] = dict(zip(lists["dense"], map(float, scores)))
         if mode in ("keyword", "hybrid"):
@@ -224,11 +229,10 @@ class Retriever:
         if not candidates:
             return []
         chunks = reader.chunks(c.chunk_id for c in candidates)
-        articles = reader.articles(ch.article_id for ch in chunks.values())
         if half_life:
             today = self.today()
             for c in candidates:
-                published = articles[chunks[c.chunk_id].article_id].published
+                published = chunks[c.chunk_id].published
                 if published:
                     age = max(0, (today - dt.date.fromisoformat(published)).days)
                     c.score *= 0.5 ** (age / half_life)
@@ -240,11 +244,10 @@ class Retriever:
         owner_of_group: dict[str, str] = {}  # near-duplicate group (or text_hash) -> the article representing it
         for c in candidates:
             ch = chunks[c.chunk_id]
-            art = articles[ch.article_id]
-            owner = owner_of_group.setdefault(art.group_id or art.text_hash, art.id)
-            if owner != art.id:
+            owner = owner_of_group.setdefault(ch.group_id or ch.text_hash, ch.article_id)
+            if owner != ch.article_id:
                 continue                       # a (near-)duplicate of an article already in the list
-            groups = picked.setdefault(art.id, [])
+            groups = picked.setdefault(ch.article_id, [])
             merged = False
             for g in groups:
                 if ch.char_start < g["end"] and ch.char_end > g["start"]:
@@ -263,11 +266,11 @@ class Retriever:
             g = {"start": ch.char_start, "end": ch.char_end, "score": c.score, "ranks": dict(c.ranks),
                  "paras": set(range(ch.para_start, ch.para_end + 1))}
             groups.append(g)
-            order.append((art.id, g))
+            order.append((ch.article_id, g))
 
-        dups = reader.duplicates(articles[a].text_hash for a, _ in order)
-        near = reader.near_duplicates(a for a, _ in order)
         full = reader.articles((a for a, _ in order), with_text=True)
+        dups = reader.duplicates(full[a].text_hash for a, _ in order)
+        near = reader.near_duplicates(a for a, _ in order)
         hits = []
         for rank, (art_id, g) in enumerate(order, 1):
             art = full[art_id]

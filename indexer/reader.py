@@ -71,6 +71,10 @@ class StoredChunk:
     char_end: int
     para_start: int         # 1-based, inclusive
     para_end: int
+    # Of its article, what ranking needs (duplicates, recency) without loading the article's row.
+    text_hash: str = ""
+    group_id: str | None = None
+    published: str | None = None
 
 
 @dataclass
@@ -223,15 +227,20 @@ class IndexReader:
         return self.articles([article_id], with_text=True).get(article_id)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
-        """Where each passage sits (article, span, paragraphs)."""
+        """Where each passage sits (article, span, paragraphs), with its article's text hash, near-duplicate
+        group and date: one query where two (chunks, then whole article rows) cost a search at 1M passages
+        about 1.4 ms more."""
         ids = [int(i) for i in ids]
         if not ids:
             return {}
         with self.connection() as db:
             cur = db.cursor()
             cur.row_factory = None
-            rows = cur.execute("SELECT id, article_id, ordinal, char_start, char_end, para_start, para_end "
-                               f"FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
+            rows = cur.execute("SELECT c.id, c.article_id, c.ordinal, c.char_start, c.char_end, c.para_start, "
+                               "c.para_end, a.text_hash, g.group_id, a.published FROM chunks c "
+                               "JOIN articles a ON a.id = c.article_id "
+                               "LEFT JOIN article_groups g ON g.article_id = c.article_id "
+                               f"WHERE c.id IN ({','.join('?' * len(ids))})", ids)
             return {r[0]: StoredChunk(*r) for r in rows}
 
     def near_duplicates(self, article_ids: Iterable[str]) -> dict[str, list[str]]:

@@ -147,12 +147,21 @@ def test_segments_give_the_top_k_of_one_merged_index(data):
     seg = SegmentedVectors(DIM, list(enumerate(parts, 1)))
     assert len(seg) == len(whole)
     allowed = ids[::7]
+    # Also segments split by closeness to the first query, so that one segment holds its whole top k: each
+    # segment answers its best FIRST_K first, and that one must be asked again for the rest.
+    near = np.argsort(-(x @ q[0]))
+    by_topic = SegmentedVectors(DIM, [(1, VectorIndex.build("flat", DIM, ids[near[:400]], x[near[:400]])),
+                                      (2, VectorIndex.build("flat", DIM, ids[near[400:]], x[near[400:]]))])
+    everything = VectorIndex.build("flat", DIM, ids, x)
+    deep = 3 * SegmentedVectors.FIRST_K
     for qq in q[:10]:
         for a in (None, allowed):
-            s1, i1 = seg.search(qq, 10, a)
-            s2, i2 = whole.search(qq, 10, a)
-            assert i1.tolist() == i2.tolist()
-            np.testing.assert_allclose(s1, s2, rtol=1e-6)
+            for k in (10, deep):
+                s1, i1 = seg.search(qq, k, a)
+                s2, i2 = whole.search(qq, k, a)
+                assert i1.tolist() == i2.tolist()
+                np.testing.assert_allclose(s1, s2, rtol=1e-6)
+                assert by_topic.search(qq, k, a)[1].tolist() == everything.search(qq, k, a)[1].tolist()
 
 
 def test_build_with_hnsw_segments_never_brings_back_old_passages(tmp_path, settings, embedder):
