@@ -97,8 +97,9 @@ class PairTokenizer:
 class CrossEncoder:
     """Scores (question, text) pairs: one logit per text, higher = more likely to hold the answer."""
 
-    def __init__(self, folder: Path, config: dict, tokenizer: PairTokenizer, compiled):
+    def __init__(self, folder: Path, config: dict, tokenizer: PairTokenizer, compiled, bf16: bool = False):
         self.folder, self.config = folder, config
+        self.precision = "bf16" if bf16 else "f32"      # what the CPU plugin was asked to compute in
         self.max_length = int(config["max_length"])
         self._tok = tokenizer
         self._compiled = compiled
@@ -115,12 +116,18 @@ class CrossEncoder:
             return np.array(out, dtype=np.float32).reshape(len(texts))   # a copy: the buffer is reused
 
 
-def load(folder: str | Path = ARTIFACT_DIR, threads: int = 1) -> CrossEncoder:
+def load(folder: str | Path = ARTIFACT_DIR, dtype: str = "auto", threads: int = 1) -> CrossEncoder:
     """The cross-encoder in `folder`, or CrossEncoderError naming the missing or damaged file.
 
-    threads: CPU threads of one call. One by default: a query scores tens of short pairs, and with the other core
-    busy (concurrent requests, a build) two threads wait on each other (as bench/query_encode.py measured for the
-    embedder)."""
+    dtype: Settings.dtype (auto, float32, bfloat16); auto is bf16 where the CPU has bf16 units, as for the
+    embedder: 30 pairs score in about 0.55x the fp32 time there, logits within about 0.01 (docs/cross-encoder.md,
+    bench/cross_encoder_speed.py). threads: CPU threads of one call. One by default: a query scores tens of
+    short pairs, and with the other core busy (concurrent requests, a build) two threads wait on each other
+    (bench/cross_encoder_speed.py; bench/query_encode.py for the embedder)."""
+    from indexer.model_files import cpu_has_bf16, normalise_dtype
+
+    dtype = normalise_dtype(dtype)
+    bf16 = dtype == "bfloat16" or (dtype == "auto" and cpu_has_bf16())
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     folder = Path(folder)
     for name in FILES:
@@ -148,15 +155,16 @@ def load(folder: str | Path = ARTIFACT_DIR, threads: int = 1) -> CrossEncoder:
         names = sorted(n for p in model.inputs for n in p.get_names())
         if not set(INPUTS) <= set(names):
             raise ValueError(f"inputs {names}, expected {list(INPUTS)}")
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
                                                      "INFERENCE_NUM_THREADS": threads})
     except Exception as exc:      # XML, weights-size and shape errors: one message for a damaged model
+        why = " ".join(str(exc).split())[:300]      # OpenVINO's messages span lines: one line, bounded
         raise CrossEncoderError(f"the cross-encoder's {folder / 'model.xml'} / model.bin is damaged "
-                                f"({exc.__class__.__name__}: {exc}); {FIX}") from None
-    return CrossEncoder(folder, cfg, tok, compiled)
+                                f"({exc.__class__.__name__}: {why}); {FIX}") from None
+    return CrossEncoder(folder, cfg, tok, compiled, bf16)
 
 
 @lru_cache(maxsize=4)
-def get(folder: str = str(ARTIFACT_DIR)) -> CrossEncoder:
+def get(folder: str = str(ARTIFACT_DIR), dtype: str = "auto") -> CrossEncoder:
     """The cross-encoder in `folder`, loaded once per process."""
-    return load(folder)
+    return load(folder, dtype)

@@ -1,5 +1,6 @@
 """Query-time cost of the answer cross-encoder (api/cross_encoder.py, OpenVINO): ms to score 10 and 30 sentences
-for one question, with 1 and 2 inference threads, median and p95 over ROUNDS questions.
+for one question, fp32 and bf16 (where the CPU has it), 1 and 2 inference threads, median and p95 over ROUNDS
+scorings, and the largest |bf16 - fp32| logit.
 
     PYTHONPATH=. .venv/bin/python bench/cross_encoder_speed.py [artifact folder]
 
@@ -29,9 +30,15 @@ QUESTIONS = ["When did the Berlin Wall fall?", "How many people live in Lagos?",
 def main() -> None:
     from api import cross_encoder as CE
 
+    import numpy as np
+
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else CE.ARTIFACT_DIR
-    for threads in (1, 2):
-        model = CE.load(folder, threads=threads)
+    every = [SENTENCES[i % len(SENTENCES)] + f" ({i})" for i in range(30)]
+    ref = CE.load(folder, "float32").score(QUESTIONS[0], every)
+    for dtype, threads in (("float32", 1), ("float32", 2), ("bfloat16", 1), ("bfloat16", 2)):
+        model = CE.load(folder, dtype, threads=threads)
+        diff = float(np.abs(model.score(QUESTIONS[0], every) - ref).max())
+        print(f"{dtype} (runs as {model.precision}), threads {threads}: max |logit - fp32| {diff:.4f}")
         for n in (10, 30):
             texts = [SENTENCES[i % len(SENTENCES)] + f" ({i})" for i in range(n)]
             for q in QUESTIONS:
@@ -42,7 +49,7 @@ def main() -> None:
                 model.score(QUESTIONS[r % len(QUESTIONS)], texts)
                 times.append((time.perf_counter() - t) * 1000)
             times.sort()
-            print(f"threads {threads}  {n:2d} sentences: median {times[len(times) // 2]:.1f} ms, "
+            print(f"  {n:2d} sentences: median {times[len(times) // 2]:.1f} ms, "
                   f"p95 {times[int(len(times) * 0.95)]:.1f} ms")
 
 

