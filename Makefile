@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 INDEX ?= index
 PYTEST_ARGS ?=
 
-.PHONY: install index serve test test-fast bench clean train-answer
+.PHONY: install index serve test test-fast bench clean train-answer train-cross-encoder
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,12 @@ test-fast: install
 train-answer: install
 	$(BIN)/python -m pip install -q -e '.[train]'
 	PYTHONPATH=. $(BIN)/python training/train_answer.py
+
+# The answer cross-encoder (api/answer_model/cross_encoder/): MiniLM fine-tuned on SQuAD v1.1 train in ../shared,
+# exported to OpenVINO (training/train_cross_encoder.py; hours on 2 CPU cores: see its printout's pairs/s)
+train-cross-encoder: install
+	$(BIN)/python -m pip install -q -e '.[train]'
+	PYTHONPATH=. $(BIN)/python training/train_cross_encoder.py
 
 clean:
 	rm -rf $(VENV) $(INDEX)/CURRENT $(INDEX)/v[0-9]* $(INDEX)/.staging-* $(INDEX)/.lock
