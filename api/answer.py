@@ -4,10 +4,10 @@ Extractive mode (the default): the top passages of a hybrid search are split int
 spans in the stored article text, never crossing a paragraph), and the trained answer model (api/answer_model.py,
 shipped in api/answer_model/, trained by `make train-answer` on SQuAD v1.1 train) scores each:
 
-  * its sentence head gives P(this sentence answers the question), from the MiniLM cosine of question and sentence,
-    word and idf-weighted overlap with the sentence and its neighbours, and answer-type features (a "when"
-    question against a year the sentence holds and the question does not, "how many" against a number, "who" and
-    "where" against a name);
+  * its sentence head gives P(this sentence answers the question), from the trained cross-encoder's score of
+    (question, sentence), the MiniLM cosine of question and sentence, word and idf-weighted overlap with the
+    sentence and its neighbours, and answer-type features (a "when" question against a year the sentence holds
+    and the question does not, "how many" against a number, "who" and "where" against a name);
   * its evidence head gives the confidence: P(the retrieved passages answer the question at all), from the best
     sentences' probabilities and what the question names that no retrieved sentence holds.
 

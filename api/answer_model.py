@@ -1,11 +1,12 @@
 """The trained answer model: which sentence answers a question, and does the retrieved evidence answer it at all.
 
-Two small heads over features of a question and its candidate sentences, trained by `make train-answer`
-(training/train_answer.py) on SQuAD v1.1 train and shipped in api/answer_model/ (weights.npz + config.json,
-MODEL_CARD.md beside them). Query time needs numpy only: the sentence vectors are the ones Answerer already
-computes with the index's embedder (MiniLM), the rest is text.
+Shipped in api/answer_model/ (MODEL_CARD.md beside it), trained from SQuAD v1.1 train:
 
-  * the sentence head scores (question, sentence in its passage): P(this sentence answers the question);
+  * a cross-encoder (api/cross_encoder.py, `make train-cross-encoder`): MiniLM's first layers fine-tuned to score
+    (question, sentence) for "this sentence holds the answer", run by OpenVINO;
+  * the sentence head (`make train-answer`, training/train_answer.py) scores (question, sentence in its passage):
+    P(this sentence answers the question), from the cross-encoder's logit and features of the text: the MiniLM
+    cosine (the vectors Answerer computes with the index's embedder), word overlap, answer types;
   * the evidence head scores (question, all candidate sentences): P(the archive answers this question here).
     Ask declines below `threshold` (config.json; the rule that chose it is in docs/ask.md).
 
@@ -24,7 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import keyword
+from . import cross_encoder, keyword
+from .cross_encoder import CrossEncoder
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "answer_model"
 FORMAT = 1
@@ -51,12 +53,12 @@ _QTYPES = (
 QTYPES = tuple(name for name, _ in _QTYPES)
 
 SENTENCE_FEATURES = (
-    "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex", "lex_idf", "bigram",
+    "ce", "ce_gap", "ce_rank_inv", "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex", "lex_idf", "bigram",
     "context_lex_idf", "log_words",
     "new_cap", "new_num", "new_time", "type_match", "q_cap_missing", "q_num_missing", "max_missing_idf",
     *(f"q_{t}" for t in QTYPES),
 )
-EVIDENCE_FEATURES = ("p1", "logit_p1", "p2", "p_gap", "best_cos", "missing_all", "missing_best_context",
+EVIDENCE_FEATURES = ("p1", "logit_p1", "p2", "p_gap", "max_ce", "second_ce", "best_cos", "missing_all", "missing_best_context",
                      "q_cap_missing_all", "q_num_missing_all", "max_lex_idf", "max_context_lex_idf", "max_bigram",
                      *(f"best_{f}" for f in SENTENCE_FEATURES))
 
@@ -166,8 +168,9 @@ def _type_match(qtype: str, new_cap: float, new_num: float, new_time: float) -> 
 
 
 def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np.ndarray,
-                      contexts: list[str], ranks, passages: list[str]) -> np.ndarray:
-    """Features (len(texts), len(SENTENCE_FEATURES)) of each candidate sentence; `contexts[i]` is the sentence
+                      contexts: list[str], ranks, passages: list[str], ce: np.ndarray) -> np.ndarray:
+    """Features (len(texts), len(SENTENCE_FEATURES)) of each candidate sentence; `ce[i]` is the cross-encoder's
+    logit for (question, sentence) (api/cross_encoder.py), `contexts[i]` is the sentence
     with its neighbours in the passage, `vecs` unit vectors of the sentences, `ranks[i]` the 1-based rank of the
     sentence's passage in retrieval (the top-ranked passage usually holds the answer: without it the head cannot
     prefer it over a lower-ranked passage's look-alike sentence) and `passages[i]` the passage's text (how much of
@@ -180,6 +183,9 @@ def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np
     order = np.argsort(-cos, kind="stable")
     rank = np.empty(n)
     rank[order] = np.arange(1, n + 1)
+    ce = np.asarray(ce, dtype=np.float32)
+    ce_rank = np.empty(n)
+    ce_rank[np.argsort(-ce, kind="stable")] = np.arange(1, n + 1)
     q_words = q.info.stems | q.info.caps
     q_nums = q.info.numbers | q.info.times
     for i, (text, ctx) in enumerate(zip(texts, contexts)):
@@ -193,7 +199,7 @@ def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np
         new_num = float(bool(s.numbers - q_nums))
         new_time = float(bool(s.times - q_nums))
         s_all = s.stems | s.caps | s.numbers
-        out[i] = (cos[i], cos[i] - cos[order[0]], 1.0 / rank[i], 1.0 / max(1, int(ranks[i])), passage_idf,
+        out[i] = (ce[i], ce[i] - ce.max(), 1.0 / ce_rank[i], cos[i], cos[i] - cos[order[0]], 1.0 / rank[i], 1.0 / max(1, int(ranks[i])), passage_idf,
                   lex, lex_idf, bigram, ctx_idf, math.log1p(s.n_words), new_cap, new_num, new_time,
                   _type_match(q.qtype, new_cap, new_num, new_time),
                   _missing_share(q.info.caps, s.caps | s.stems), _missing_share(q_nums, s_all), max_missing,
@@ -207,7 +213,9 @@ def evidence_features(q: Question, feats: np.ndarray, probs: np.ndarray, texts: 
     probabilities."""
     if len(probs) == 0:
         out = np.zeros(len(EVIDENCE_FEATURES), dtype=np.float32)
-        out[[1, 5, 6, 7, 8]] = (-10, 1, 1, 1, 1)
+        col = EVIDENCE_FEATURES.index
+        out[[col(f) for f in ("logit_p1", "max_ce", "second_ce")]] = -10
+        out[[col(f) for f in ("missing_all", "missing_best_context", "q_cap_missing_all", "q_num_missing_all")]] = 1
         return out
     order = np.argsort(-probs, kind="stable")
     b = int(order[0])
@@ -219,7 +227,9 @@ def evidence_features(q: Question, feats: np.ndarray, probs: np.ndarray, texts: 
     q_nums = q.info.numbers | q.info.times
     pc = min(max(p1, 1e-6), 1 - 1e-6)
     col = SENTENCE_FEATURES.index
-    return np.array([p1, math.log(pc / (1 - pc)), p2, p1 - p2, float(feats[:, 0].max()),
+    ce = np.sort(feats[:, col("ce")])[::-1]
+    return np.array([p1, math.log(pc / (1 - pc)), p2, p1 - p2, float(ce[0]), float(ce[1]) if len(ce) > 1 else -10.0,
+                     float(feats[:, col("cos")].max()),
                      1.0 - present_all if q.stems else 0.0, 1.0 - present_ctx if q.stems else 0.0,
                      _missing_share(q.info.caps, every), _missing_share(q_nums, every),
                      float(feats[:, col("lex_idf")].max()), float(feats[:, col("context_lex_idf")].max()),
@@ -277,10 +287,12 @@ class AnswerModel:
     evidence: Head
     threshold: float
     config: dict
+    cross_encoder: CrossEncoder
 
     def score_sentences(self, q: Question, q_vec, texts, vecs, contexts, ranks,
                         passages) -> tuple[np.ndarray, np.ndarray]:
-        feats = sentence_features(q, q_vec, texts, vecs, contexts, ranks, passages)
+        ce = self.cross_encoder.score(q.text, texts)
+        feats = sentence_features(q, q_vec, texts, vecs, contexts, ranks, passages, ce)
         return feats, (self.sentence.prob(feats) if len(texts) else np.zeros(0, dtype=np.float32))
 
     def confidence(self, q: Question, feats, probs, texts, contexts) -> float:
@@ -323,7 +335,11 @@ def load(folder: str | Path = ARTIFACT_DIR) -> AnswerModel:
     threshold = cfg.get("threshold")
     if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise AnswerModelError(f"the answer model's threshold in {folder / 'config.json'} is not a probability; {fix}")
-    return AnswerModel(sentence, evidence, float(threshold), cfg)
+    try:
+        ce = cross_encoder.load(folder / "cross_encoder")
+    except cross_encoder.CrossEncoderError as exc:
+        raise AnswerModelError(str(exc)) from None
+    return AnswerModel(sentence, evidence, float(threshold), cfg, ce)
 
 
 @lru_cache(maxsize=4)

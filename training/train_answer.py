@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import random
 import re
 import sys
@@ -52,7 +53,7 @@ CACHE = Path("~/.cache/edsearch/answer-train").expanduser()
 SEED = 13
 HELD_OUT = 0.10
 TRAIN_ARTICLES = 100
-TRAIN_Q_PER_PARAGRAPH = 2
+TRAIN_Q_PER_PARAGRAPH = 1
 HELD_Q_PER_PARAGRAPH = 1
 OTHER_PARAGRAPHS = 3
 ENCODED: list[int] = []        # texts this run encoded (the rest came from the cache)
@@ -230,7 +231,44 @@ def hybrid_ranks(q: M.Question, paras: list[int], dense: np.ndarray, fold: Fold)
     return {p: i + 1 for i, p in enumerate(fused)}
 
 
-def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray) -> list[Group]:
+class CrossScores:
+    """The cross-encoder's logits of (question, sentence of the fold), computed once and cached on disk per
+    cross-encoder artifact (its model.bin) and fold: scoring a fold's pairs takes minutes on these cores."""
+
+    def __init__(self, folder: Path, fold: Fold, tag: str):
+        from api import cross_encoder
+
+        self.model = cross_encoder.load(folder, threads=os.cpu_count() or 1)
+        h = hashlib.sha256()
+        with open(folder / "model.bin", "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update("\n".join(fold.sents).encode())
+        self.path = CACHE / f"{tag}-cross-{h.hexdigest()[:16]}.pkl"
+        self.cache: dict[tuple[str, int], float] = {}
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                self.cache = pickle.load(f)
+        self.fold, self.new = fold, 0
+
+    def __call__(self, question: str, ids: np.ndarray) -> np.ndarray:
+        todo = [int(i) for i in ids if (question, int(i)) not in self.cache]
+        if todo:
+            for i, v in zip(todo, self.model.score(question, [self.fold.sents[i] for i in todo])):
+                self.cache[(question, i)] = float(v)
+            self.new += len(todo)
+        return np.array([self.cache[(question, int(i))] for i in ids], dtype=np.float32)
+
+    def save(self) -> None:
+        if self.new:
+            CACHE.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(self.cache, f)
+            os.replace(tmp, self.path)
+
+
+def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray, cross: CrossScores) -> list[Group]:
     para_sents = [np.arange(p.first, p.first + len(p.sents)) for p in fold.paras]
     scores = paragraph_scores(np.vstack([qv, pv]) if len(pv) else qv, sv, np.array([p.first for p in fold.paras]))
     out = []
@@ -242,7 +280,7 @@ def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray) -> li
         texts = [fold.sents[i] for i in ids]
         ranks = np.concatenate([np.full(len(para_sents[p]), rank[p]) for p in paras])
         feats = M.sentence_features(q, vec, texts, sv[ids], [fold.contexts[i] for i in ids], ranks,
-                                    [fold.paras[fold.sent_para[i]].text for i in ids])
+                                    [fold.paras[fold.sent_para[i]].text for i in ids], cross(qtext, ids))
         labels = (ids == gold).astype(np.int8)
         # another paragraph's sentence that happens to hold the answer string is neither positive nor negative
         keep = np.array([i == gold or answer.lower() not in fold.sents[i].lower() or cond == "perturbed"
@@ -260,7 +298,7 @@ def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray) -> li
     return out
 
 
-def prepare(articles: list[dict], q_per_paragraph: int, tag: str, seed: int):
+def prepare(articles: list[dict], q_per_paragraph: int, tag: str, seed: int, cross_encoder: Path):
     fold = build_fold(articles, q_per_paragraph, seed)
     print(f"{tag}: {len({p.article for p in fold.paras})} articles, {len(fold.paras)} paragraphs, "
           f"{len(fold.sents)} sentences, {len(fold.questions)} questions, {len(fold.perturbed)} perturbed",
@@ -269,9 +307,11 @@ def prepare(articles: list[dict], q_per_paragraph: int, tag: str, seed: int):
     qv = encode_cached([q.text for q in fold.questions], f"{tag}-questions")
     pv = encode_cached([q.text for q in fold.perturbed], f"{tag}-perturbed")
     t0 = time.perf_counter()
-    groups = groups_for(fold, qv, pv, sv)
-    print(f"  features of {sum(len(g.labels) for g in groups)} pairs in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr)
+    cross = CrossScores(cross_encoder, fold, tag)
+    groups = groups_for(fold, qv, pv, sv, cross)
+    cross.save()
+    print(f"  features of {sum(len(g.labels) for g in groups)} pairs in {time.perf_counter() - t0:.0f} s "
+          f"({cross.new} pairs newly scored by the cross-encoder)", file=sys.stderr)
     return fold, groups
 
 
@@ -328,44 +368,61 @@ def threshold_by_rule(conf: np.ndarray, conds: list[str]) -> float:
 def write_card(folder: Path, report: list[str], config: dict, size: int, n_q: int, n_pert: int, n_pairs: int,
                secs: float) -> None:
     ho = config["held_out"]
+    ce = json.loads((folder / "cross_encoder" / "config.json").read_text())
+    t = ce.get("trained_on", {})
+    ce_size = sum(p.stat().st_size for p in (folder / "cross_encoder").iterdir() if p.is_file())
     (folder / "MODEL_CARD.md").write_text(f"""# edsearch answer model
 
-Two small heads used by `ask` (api/answer_model.py): the **sentence head** scores (question, sentence in its
-passage) for "this sentence answers the question"; the **evidence head** scores (question, every retrieved
-sentence) for "the archive answers this at all". Inputs are {len(M.SENTENCE_FEATURES)} sentence features
-(MiniLM cosine of question and sentence from the index's own embedder, word and idf-weighted overlap with the
-sentence and its neighbours, bigram overlap, answer-type features: a year, number or name in the sentence that the
-question lacks, against the question's type; and of the sentence's passage: its retrieval rank and the idf-weighted
-share of the question's words it holds) and {len(M.EVIDENCE_FEATURES)} evidence features. Query time: numpy only.
-In training a passage's retrieval rank is simulated: reciprocal-rank fusion of the candidate paragraphs' dense order
-(best sentence cosine) and keyword order (idf-weighted share of the question's words), as the index's hybrid search
-fuses dense and BM25; it never depends on which paragraph is the question's own.
+What `ask` (api/answer_model.py) and the answer spans of `/search` use to pick the sentence that answers a question
+and to decline when the archive does not answer it. Three parts, all trained here from SQuAD v1.1 train:
 
-- **Files**: `weights.npz` (standardisation + layer weights of both heads), `config.json` (feature names, threshold,
-  training facts). {size / 1024:.1f} kB in all.
+- the **cross-encoder** (`cross_encoder/`): MiniLM (all-MiniLM-L6-v2, Apache-2.0) cut to its first
+  {ce.get("layers")} transformer layers and fine-tuned to score (question, sentence) for "this sentence holds the
+  answer" (training/train_cross_encoder.py, docs/cross-encoder.md); run by OpenVINO, no torch at query time;
+- the **sentence head** over {len(M.SENTENCE_FEATURES)} features of (question, sentence in its passage): the
+  cross-encoder's logit, its gap to the best candidate's and its rank, the MiniLM cosine of question and sentence
+  from the index's own embedder, word and idf-weighted overlap with the sentence and its neighbours, bigram
+  overlap, answer-type features (a year, number or name in the sentence that the question lacks, against the
+  question's type) and of the sentence's passage its retrieval rank and the idf-weighted share of the question's
+  words it holds;
+- the **evidence head** over {len(M.EVIDENCE_FEATURES)} features of all candidate sentences together: "the archive
+  answers this at all", whose probability is the confidence shown and gates the answer.
+
+In training a passage's retrieval rank is simulated: reciprocal-rank fusion of the candidate paragraphs' dense
+order (best sentence cosine) and keyword order (idf-weighted share of the question's words), as the index's hybrid
+search fuses dense and BM25; it never depends on which paragraph is the question's own.
+
+- **Files**: `weights.npz` (standardisation + layer weights of both heads) and `config.json` (feature names,
+  threshold, training facts): {size / 1024:.1f} kB; `cross_encoder/` (model.xml + model.bin with fp16 weights,
+  tokenizer.json, config.json with its own held-out figures): {ce_size / 2**20:.1f} MB.
 - **Data**: SQuAD v1.1 train (Rajpurkar et al. 2016), licence **CC BY-SA 4.0**, read in place from
   `../shared/train/squad-v1.1/train-v1.1.json.gz` (see its SOURCE.md); no other data. Split by article title with
-  seed {SEED}: {ho['articles']} articles (10%) held out for every figure below and the threshold; {config['trained_on'].split(', ')[-1]}
-  for training ({n_q} questions, at most {TRAIN_Q_PER_PARAGRAPH} per paragraph, {n_pert} perturbed near misses,
-  {n_pairs} (question, sentence) pairs).
+  seed {SEED}: {ho['articles']} articles (10%) held out for every figure below and the threshold. The heads train
+  on {config['trained_on'].split(', ')[-1]} ({n_q} questions, at most {TRAIN_Q_PER_PARAGRAPH} per paragraph,
+  {n_pert} perturbed near misses, {n_pairs} (question, sentence) pairs); the cross-encoder on the
+  {t.get("articles")} other training articles ({t.get("questions")} questions, {t.get("pairs_seen")} pairs seen in
+  {t.get("minutes")} min), never the heads' articles: its scores on them are what the heads learn to trust, so it
+  must not have seen them.
 - **Labels**: the sentence holding the answer span is positive; the other sentences of its paragraph and of the
   {OTHER_PARAGRAPHS} best-scoring other paragraphs negative. Evidence: positive with the question's own paragraph
   among the candidates; negative with it left out (the next paragraphs instead) and for perturbed questions
   (a year, number or name swapped for one the paragraph does not hold).
-- **Architectures** compared on the held-out fold (tables below): logistic regression; an MLP with one hidden
-  layer of 32 ReLU units (`mlp`); an MLP with hidden layers of 64 and 32 (`mlp2`); all over standardised features,
-  sklearn at training time, numpy at query time. The former hand-set score (cosine + 0.3 x word overlap) is the
-  baseline row.
-- **Training command**: `make train-answer` (`PYTHONPATH=. python training/train_answer.py`), seed {SEED},
-  deterministic. This run: {secs / 60:.1f} min on the 2 shared CPU cores, {sum(ENCODED)} texts encoded (the rest
-  read from the vector cache, ~/.cache/edsearch/answer-train/). From an empty cache (about 48k texts to encode)
-  it took 26 min here with the cores shared by other jobs (load ~10).
+- **Architectures** compared on the held-out fold (tables below): for the sentence head the cross-encoder's logit
+  alone, the previous model (an MLP of 64 and 32 over every feature but the cross-encoder's), logistic
+  regression, an MLP of 32 (`mlp`) and of 64 and 32 (`mlp2`) over all features; the former hand-set score
+  (cosine + 0.3 x word overlap) is the baseline row. Heads: sklearn at training time, numpy at query time.
+- **Training commands**: `make train-cross-encoder` ({ce.get("command", "training/train_cross_encoder.py")}),
+  then `make train-answer` (`PYTHONPATH=. python training/train_answer.py`), seed {SEED}, deterministic. This
+  heads run: {secs / 60:.1f} min on the 2 CPU cores, {sum(ENCODED)} texts encoded (the rest read from the caches
+  in ~/.cache/edsearch/answer-train/, MiniLM vectors and cross-encoder logits).
 - **Threshold**: {config_threshold(folder):.3f}, the highest at which >= {ANSWERED_TARGET} of the held-out answerable
   questions are answered (simulated retrieval over held-out paragraphs). Figures through the real `Retriever.ask`
   are printed by `bench/answer_eval.py` and kept in docs/ask.md.
 
 ## Held-out metrics (article-disjoint fold)
 
+Cross-encoder alone, on {ce.get("held_out", {}).get("questions", "?")} held-out questions (its own check):
+{json.dumps(ce.get("held_out", {}))}
 """ + "\n".join(report) + "\n")
 
 
@@ -385,8 +442,12 @@ def main(argv=None) -> int:
     train_arts = sorted(train_arts, key=lambda a: a["title"])
     random.Random(SEED).shuffle(train_arts)
     train_arts = train_arts[: args.train_articles]
-    tr_fold, tr = prepare(train_arts, TRAIN_Q_PER_PARAGRAPH, "train", SEED)
-    ho_fold, ho = prepare(held_arts, HELD_Q_PER_PARAGRAPH, "heldout", SEED + 1)
+    cross = args.out / "cross_encoder"
+    if not (cross / "model.bin").is_file():
+        print(f"no cross-encoder in {cross}: train it first with `make train-cross-encoder`", file=sys.stderr)
+        return 2
+    tr_fold, tr = prepare(train_arts, TRAIN_Q_PER_PARAGRAPH, "train", SEED, cross)
+    ho_fold, ho = prepare(held_arts, HELD_Q_PER_PARAGRAPH, "heldout", SEED + 1, cross)
 
     report: list[str] = []
 
@@ -403,6 +464,13 @@ def main(argv=None) -> int:
     i_cos, i_lex = M.SENTENCE_FEATURES.index("cos"), M.SENTENCE_FEATURES.index("lex")
     base = hx[:, i_cos] + 0.3 * hx[:, i_lex]        # the former hand-set score: cosine + 0.3 * word overlap
     results["baseline cos+0.3*lex"] = (None, auc(hy, base), None, selection_accuracy(ho, np.split(base, split)))
+    ce = hx[:, M.SENTENCE_FEATURES.index("ce")]
+    results["cross-encoder logit alone"] = (None, auc(hy, ce), None, selection_accuracy(ho, np.split(ce, split)))
+    # The heads of the previous model: the same MLP over every feature but the cross-encoder's.
+    keep = [i for i, f in enumerate(M.SENTENCE_FEATURES) if not f.startswith("ce")]
+    p = fit_head("mlp2", xs[:, keep], ys, SEED).prob(hx[:, keep])
+    results["mlp2 without the cross-encoder"] = (None, auc(hy, p), log_loss(hy, p),
+                                                 selection_accuracy(ho, np.split(p, split)))
     for kind in ("logistic", "mlp", "mlp2"):
         t0 = time.perf_counter()
         head = fit_head(kind, xs, ys, SEED)

@@ -25,7 +25,7 @@ def _scores(embedder, question, sentences):
 def test_artifact_loads_offline_and_is_small():
     model = M.load()
     assert 0 < model.threshold < 1
-    size = sum(f.stat().st_size for f in M.ARTIFACT_DIR.iterdir() if f.is_file())
+    size = sum(f.stat().st_size for f in M.ARTIFACT_DIR.rglob("*") if f.is_file())    # the cross-encoder too
     assert size < 50 * 1024 * 1024
     assert (M.ARTIFACT_DIR / "MODEL_CARD.md").exists()
 
@@ -106,6 +106,17 @@ def test_damaged_weights_are_a_clear_error(tmp_path):
         M.load(dest)
     (dest / "weights.npz").unlink()
     with pytest.raises(M.AnswerModelError, match="missing"):
+        M.load(dest)
+
+
+def test_a_missing_or_damaged_cross_encoder_is_a_clear_error(tmp_path):
+    dest = _copy(tmp_path)
+    raw = (dest / "cross_encoder" / "model.bin").read_bytes()
+    (dest / "cross_encoder" / "model.bin").write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(M.AnswerModelError, match="cross-encoder.*damaged.*make train-cross-encoder"):
+        M.load(dest)
+    (dest / "cross_encoder" / "model.bin").unlink()
+    with pytest.raises(M.AnswerModelError, match="cross-encoder is missing.*make train-cross-encoder"):
         M.load(dest)
 
 
