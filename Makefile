@@ -38,4 +38,4 @@ train-answer: install
 	PYTHONPATH=. $(BIN)/python training/train_answer.py
 
 clean:
-	rm -rf $(VENV) $(INDEX)/CURRENT $(INDEX)/v[0-9]* $(INDEX)/.staging-* $(INDEX)/.lock
+	rm -rf $(VENV) $(INDEX)/edsearch.db* $(INDEX)/segments $(INDEX)/manifest.json $(INDEX)/.lock

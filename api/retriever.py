@@ -5,7 +5,6 @@ import calendar
 import dataclasses
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from indexer.config import Settings
 from indexer.embedding import query_embedder_for
 from indexer.format import IndexStoreError, ModelMismatch
 from indexer.reader import Filters, IndexReader, StoredArticle, published_version
+from indexer.vectors import CORES
 
 from . import citations, keyword, timeparse
 from .answer_model import is_question
@@ -32,7 +32,6 @@ log = logging.getLogger("edsearch")
 TIMELINE_LIMIT = 100       # the most relevant articles a timeline counts (docs/time.md)
 # Hybrid search runs its keyword leg here while the query is embedded (torch and SQLite both release the GIL).
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edsearch-keyword")
-_CORES = os.cpu_count() or 2
 
 
 @dataclass
@@ -212,7 +211,7 @@ class Retriever:
             # While the keyword leg runs, the segments are searched on the other cores only: three busy threads
             # on two cores made both legs slower (docs/scale.md).
             scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed,
-                                                threads=max(1, _CORES - 1) if pending else None)
+                                                threads=max(1, CORES - 1) if pending else None)
             lists["dense"] = [int(i) for i in ids]
             raw["dense"] = dict(zip(lists["dense"], map(float, scores)))
         if mode in ("keyword", "hybrid"):

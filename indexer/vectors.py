@@ -434,8 +434,8 @@ class SegmentedVectors:
     was loaded), merged by score. Over flat segments this is the top k a single merged index gives.
 
     HNSW segments share the search depth by size: each searches with ef_search x its share of the HNSW vectors,
-    at least MIN_EF, so 20 segments cost about what one merged graph costs instead of 20 times it (recall in
-    docs/scale.md). Each segment is first asked for its best FIRST_K only; a segment whose FIRST_K-th score still
+    at least MIN_EF, so 20 segments cost a few times what one merged graph costs instead of 20 times it (recall
+    and times in docs/scale.md). Each segment is first asked for its best FIRST_K only; a segment whose FIRST_K-th score still
     reaches the k-th best score found is asked again for k (over flat segments still exactly the merged top k:
     a segment not asked again has nothing better than the k-th score below its FIRST_K). Most queries' top k
     spread over the segments, so most segments are searched at the shallow depth only. Segments are searched in
@@ -486,7 +486,7 @@ class SegmentedVectors:
         if len(live) == 1:
             return live[0].search(query, k, allowed)
         first = min(k, self.FIRST_K)
-        threads = threads or _CORES
+        threads = threads or CORES
         found = _each(live, lambda v: v.search(query, first, allowed), threads)
         scores = np.concatenate([s for s, _ in found])
         if first < k and len(scores):
@@ -514,5 +514,5 @@ def _each(segments: list, search, threads: int) -> list:
     return out
 
 
-_CORES = os.cpu_count() or 2
-_SEARCH_POOL = ThreadPoolExecutor(max_workers=_CORES, thread_name_prefix="edsearch-segments")
+CORES = os.cpu_count() or 2
+_SEARCH_POOL = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="edsearch-segments")
