@@ -14,6 +14,7 @@ takes a snapshot (a WAL read transaction) and sees that commit or an earlier one
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -133,6 +134,22 @@ def connect(path: Path, write: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def build_running(index_dir: Path) -> bool:
+    """Whether a build holds the index's lock (its .lock file, flocked by IndexWriter; not the database file, which
+    only SQLite opens)."""
+    try:
+        fd = os.open(Path(index_dir) / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)          # closing drops our shared lock, if we took it
+    return False
+
+
 def check_db_file(path: Path, db: sqlite3.Connection) -> None:
     """A truncated SQLite file can still open and count rows: its size must be the page count x page size.
 
@@ -142,6 +159,8 @@ def check_db_file(path: Path, db: sqlite3.Connection) -> None:
     progress may be growing the file)."""
     size = path.stat().st_size
     if size == 0:
+        if build_running(path.parent):      # the first build has created the file and not yet written it
+            raise IndexNotFound(f"no index at {path.parent} yet: the first build is writing it")
         raise CorruptIndex(f"{path} is not an SQLite database (0 bytes); rebuild the index")
     wal = path.with_name(path.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:

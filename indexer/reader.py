@@ -12,7 +12,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .format import (SEGMENTS, CorruptIndex, IndexNotFound, check_db_file, connect, database_path, latest_commit)
+from .format import (SEGMENTS, CorruptIndex, IndexNotFound, build_running, check_db_file, connect, database_path,
+                     latest_commit)
 from .keyword import KeywordIndex
 from .vectors import SegmentedVectors, VectorIndex
 
@@ -138,6 +139,9 @@ class IndexReader:
             self.vectors = self._load_segments(ef_search)
             self._check_counts()
         except sqlite3.DatabaseError as exc:
+            if "no such table" in str(exc) and build_running(self.index_dir):
+                # the first build has created the database and not yet committed its tables
+                raise IndexNotFound(f"no index at {self.index_dir} yet: the first build is writing it") from None
             kind = "an SQLite database" if "not a database" in str(exc) else "a readable SQLite database"
             raise CorruptIndex(f"{self.db_path} is not {kind} ({exc}); rebuild the index") from exc
         self._pool: queue.LifoQueue = queue.LifoQueue()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from indexer import IndexReader, ModelMismatch, build_index
-from indexer.format import CorruptIndex, IndexNotFound
+from indexer.format import CorruptIndex, IndexNotFound, build_running
 from indexer.reader import published_version
 
 from ..conftest import ROOT, SEEDS
@@ -225,14 +225,3 @@ def orphan_files(index: Path) -> set[str]:
     return {p.name for p in (index / "segments").iterdir() if p.name.split(".")[0] + ".faiss" not in known}
 
 
-def build_running(index: Path) -> bool:
-    """Whether a build holds the index's lock."""
-    import fcntl
-
-    with open(index / ".lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
