@@ -159,8 +159,6 @@ def check_db_file(path: Path, db: sqlite3.Connection) -> None:
     progress may be growing the file)."""
     size = path.stat().st_size
     if size == 0:
-        if build_running(path.parent):      # the first build has created the file and not yet written it
-            raise IndexNotFound(f"no index at {path.parent} yet: the first build is writing it")
         raise CorruptIndex(f"{path} is not an SQLite database (0 bytes); rebuild the index")
     wal = path.with_name(path.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:

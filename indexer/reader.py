@@ -124,6 +124,9 @@ class IndexReader:
                  keyword_all_terms_above: int = 100_000):
         self.index_dir = Path(index_dir)
         self.db_path = database_path(self.index_dir)
+        if build_running(self.index_dir) and published_version(self.index_dir) is None:
+            # the first build has created the database (empty, or without its tables yet) and not committed
+            raise IndexNotFound(f"no index at {self.index_dir} yet: the first build is writing it")
         try:
             probe = connect(self.db_path)
             try:
@@ -139,9 +142,6 @@ class IndexReader:
             self.vectors = self._load_segments(ef_search)
             self._check_counts()
         except sqlite3.DatabaseError as exc:
-            if "no such table" in str(exc) and build_running(self.index_dir):
-                # the first build has created the database and not yet committed its tables
-                raise IndexNotFound(f"no index at {self.index_dir} yet: the first build is writing it") from None
             kind = "an SQLite database" if "not a database" in str(exc) else "a readable SQLite database"
             raise CorruptIndex(f"{self.db_path} is not {kind} ({exc}); rebuild the index") from exc
         self._pool: queue.LifoQueue = queue.LifoQueue()
