@@ -168,13 +168,15 @@ def build(args) -> dict:
 
 def disk_usage(index: Path, manifest: dict) -> dict[str, float]:
     """MB by part: the database (with its log), the segments `manifest` names, retired segment files."""
-    named = {seg["file"].split(".")[0] for seg in manifest["vectors"]["segments"]}
+    from indexer.format import segment_file
+
+    named = {seg["file"] for seg in manifest["vectors"]["segments"]}
     out = {"database": 0.0, "segments": 0.0, "retired segment files": 0.0, "other": 0.0}
     for p in index.rglob("*"):
         if not p.is_file():
             continue
         part = ("database" if p.name.startswith("edsearch.db") else "other" if p.parent == index else
-                "segments" if p.name.split(".")[0] in named else "retired segment files")
+                "segments" if segment_file(p.name) in named else "retired segment files")
         out[part] += p.stat().st_size / 2**20
     return out
 

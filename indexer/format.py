@@ -29,6 +29,12 @@ DATABASE, SEGMENTS, MANIFEST, LOCK = "edsearch.db", "segments", "manifest.json",
 FORMAT_1_POINTER = "CURRENT"        # format 1: CURRENT named a version folder holding a whole copy
 RETIRED_GRACE_SECONDS = 120.0       # a segment file merged away stays this long for readers still opening it
 
+
+def segment_file(name: str) -> str:
+    """The segment file (seg-NNNNNN.faiss, as the segments table names it) a file of segments/ belongs to: the
+    file itself or one of its sidecars (.ids.npy, .tombstones.npy, .json, .chunks.npy)."""
+    return name.split(".")[0] + ".faiss"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY,

@@ -62,15 +62,6 @@ class VectorPolicy:
         return cls(kind=kind, **names)
 
 
-def choose_kind(policy: VectorPolicy, live: int) -> str:
-    """The type to write for a segment of `live` vectors (see segment_kind)."""
-    if policy.kind != "auto":
-        return policy.kind
-    if policy.ivfpq_threshold and live >= policy.ivfpq_threshold:
-        return "ivfpq"
-    return "hnsw" if live >= policy.hnsw_threshold else "flat"
-
-
 def _f32(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -425,7 +416,12 @@ def segment_kind(policy: VectorPolicy, live: int) -> str:
     """The type a new segment of `live` vectors is written as: HNSW from `hnsw_threshold` vectors under `auto`
     (exact search below: small segments are searched faster than a graph is built); IVF-PQ needs 1000 vectors to
     train on, so a smaller segment of an IVF-PQ index is exact."""
-    kind = choose_kind(policy, live)
+    if policy.kind != "auto":
+        kind = policy.kind
+    elif policy.ivfpq_threshold and live >= policy.ivfpq_threshold:
+        kind = "ivfpq"
+    else:
+        kind = "hnsw" if live >= policy.hnsw_threshold else "flat"
     return "flat" if kind == "ivfpq" and live < 1000 else kind
 
 
@@ -435,11 +431,11 @@ class SegmentedVectors:
 
     HNSW segments share the search depth by size: each searches with ef_search x its share of the HNSW vectors,
     at least MIN_EF, so 20 segments cost a few times what one merged graph costs instead of 20 times it (recall
-    and times in docs/scale.md). Each segment is first asked for its best FIRST_K only; a segment whose FIRST_K-th score still
-    reaches the k-th best score found is asked again for k (over flat segments still exactly the merged top k:
-    a segment not asked again has nothing better than the k-th score below its FIRST_K). Most queries' top k
-    spread over the segments, so most segments are searched at the shallow depth only. Segments are searched in
-    one task per core (FAISS releases the GIL)."""
+    and times in docs/scale.md). Each segment is first asked for its best FIRST_K only; a segment whose FIRST_K-th
+    score still reaches the k-th best score found is asked again for k (over flat segments still exactly the
+    merged top k: a segment not asked again has nothing better than the k-th score below its FIRST_K). Most
+    queries' top k spread over the segments, so most segments are searched at the shallow depth only. Segments
+    are searched in one task per core (FAISS releases the GIL)."""
 
     MIN_EF = 32
     FIRST_K = 16

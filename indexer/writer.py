@@ -29,7 +29,7 @@ from .articles import Article
 from .chunking import Chunk
 from .format import (DATABASE, FORMAT, FORMAT_1_POINTER, FORMAT_VERSION, LOCK, MANIFEST, RETIRED_GRACE_SECONDS,
                      SCHEMA, SEGMENTS, IndexBusy, IndexStoreError, connect, fsync as _fsync, is_format_1,
-                     latest_commit, parse_manifest)
+                     latest_commit, parse_manifest, segment_file)
 from .keyword import KeywordIndex
 from .reader import load_segment
 from .vectors import VectorIndex, VectorPolicy, segment_kind
@@ -133,10 +133,11 @@ class IndexWriter:
         self._lock.close()
 
     def _remove_written(self) -> None:
-        for path in self._written:
-            for p in path.parent.glob(path.name + "*"):
-                p.unlink(missing_ok=True)
-            Path(path.parent / _chunks_file(path.name)).unlink(missing_ok=True)
+        names = {path.name for path in self._written}
+        if names:
+            for p in (self.index_dir / SEGMENTS).iterdir():
+                if segment_file(p.name) in names:
+                    p.unlink(missing_ok=True)
         self._written = []
 
     def _checkpoint(self) -> None:
@@ -157,7 +158,7 @@ class IndexWriter:
         now = time.time()
         gone = [f for f, at in retired.items() if now - at >= RETIRED_GRACE_SECONDS]
         for path in (self.index_dir / SEGMENTS).iterdir():
-            base = path.name.split(".")[0] + ".faiss"
+            base = segment_file(path.name)
             if base in named or (base in retired and base not in gone):
                 continue
             path.unlink(missing_ok=True)
