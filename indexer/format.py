@@ -4,6 +4,8 @@
                                near-duplicate tables, the vector segments' register, tombstones and commits
     index/segments/seg-000007.faiss (+ .faiss.ids.npy, ...)
                                one immutable FAISS file per vector segment (indexer/vectors.py types)
+    index/segments/seg-000007.keywords/
+                               its passages' keyword segment, a Tantivy index (indexer/keyword_segments.py)
     index/manifest.json        the latest commit's manifest, for people to read (the database is what counts)
     index/.lock                held by the one build that may write at a time
 
@@ -32,7 +34,8 @@ RETIRED_GRACE_SECONDS = 120.0       # a segment file merged away stays this long
 
 def segment_file(name: str) -> str:
     """The segment file (seg-NNNNNN.faiss, as the segments table names it) a file of segments/ belongs to: the
-    file itself or one of its sidecars (.ids.npy, .tombstones.npy, .json, .chunks.npy)."""
+    file itself, one of its sidecars (.ids.npy, .tombstones.npy, .json, .chunks.npy) or its keyword segment
+    (.keywords, a folder; .keywords.tmp while it is written)."""
     return name.split(".")[0] + ".faiss"
 
 SCHEMA = """

@@ -15,6 +15,7 @@ import numpy as np
 from .format import (SEGMENTS, CorruptIndex, IndexNotFound, build_running, check_db_file, connect, database_path,
                      latest_commit)
 from .keyword import KeywordIndex
+from .keyword_segments import KeywordSegments
 from .vectors import SegmentedVectors, VectorIndex
 
 
@@ -141,6 +142,9 @@ class IndexReader:
             self.version, _, self.manifest = commit
             self.vectors = self._load_segments(ef_search)
             self._check_counts()
+            # Only an index big enough to leave FTS5's exact plan searches them (indexer/keyword.py).
+            self.keyword_segments = KeywordSegments.open(self._conns[0], self.index_dir) \
+                if self.passages > keyword_all_terms_above else None
         except sqlite3.DatabaseError as exc:
             kind = "an SQLite database" if "not a database" in str(exc) else "a readable SQLite database"
             raise CorruptIndex(f"{self.db_path} is not {kind} ({exc}); rebuild the index") from exc
@@ -210,7 +214,8 @@ class IndexReader:
     @contextmanager
     def keyword_index(self) -> Iterator[KeywordIndex]:
         with self.connection() as db:
-            yield KeywordIndex(db, self.passages, self.keyword_all_terms_above, self._doc_freqs)
+            yield KeywordIndex(db, self.passages, self.keyword_all_terms_above, self._doc_freqs,
+                               self.keyword_segments)
 
     # -- rows --
     def articles(self, ids: Iterable[str], with_text: bool = False) -> dict[str, StoredArticle]:
