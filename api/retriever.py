@@ -17,7 +17,6 @@ from indexer.config import Settings
 from indexer.embedding import query_embedder_for
 from indexer.format import IndexStoreError, ModelMismatch
 from indexer.reader import Filters, IndexReader, StoredArticle, published_version
-from indexer.vectors import CORES
 
 from . import citations, keyword, timeparse
 from .answer_model import is_question
@@ -208,10 +207,9 @@ class Retriever:
         # Enough keyword candidates: k beside the dense ones, a full list when keyword matching ranks alone.
         pending = _KEYWORD_POOL.submit(reader.keyword, query, depth, filters, k) if mode == "hybrid" else None
         if mode in ("dense", "hybrid"):
-            # While the keyword leg runs, the segments are searched on the other cores only: three busy threads
-            # on two cores made both legs slower (docs/scale.md).
-            scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed,
-                                                threads=max(1, CORES - 1) if pending else None)
+            # The segments are searched on every core: the keyword leg mostly ends while the query is embedded
+            # (docs/scale.md).
+            scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed)
             lists["dense"] = [int(i) for i in ids]
             raw["dense"] = dict(zip(lists["dense"], map(float, scores)))
         if mode in ("keyword", "hybrid"):

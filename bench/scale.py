@@ -167,16 +167,20 @@ def build(args) -> dict:
 
 
 def disk_usage(index: Path, manifest: dict) -> dict[str, float]:
-    """MB by part: the database (with its log), the segments `manifest` names, retired segment files."""
+    """MB by part: the database (with its log), the segments `manifest` names (vectors, keyword segments),
+    retired segment files."""
     from indexer.format import segment_file
 
     named = {seg["file"] for seg in manifest["vectors"]["segments"]}
-    out = {"database": 0.0, "segments": 0.0, "retired segment files": 0.0, "other": 0.0}
+    out = {"database": 0.0, "vector segments": 0.0, "keyword segments": 0.0, "retired segment files": 0.0,
+           "other": 0.0}
     for p in index.rglob("*"):
         if not p.is_file():
             continue
-        part = ("database" if p.name.startswith("edsearch.db") else "other" if p.parent == index else
-                "segments" if segment_file(p.name) in named else "retired segment files")
+        parts = p.relative_to(index).parts          # segments/seg-000007.keywords/<Tantivy's files>
+        part = ("database" if p.name.startswith("edsearch.db") else "other" if len(parts) == 1 else
+                "retired segment files" if segment_file(parts[1]) not in named else
+                "keyword segments" if len(parts) > 2 else "vector segments")
         out[part] += p.stat().st_size / 2**20
     return out
 
@@ -375,8 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     print_searches("after a full merge", merged, args)
     print(f"\n== updates on the merged index, default merge policy (segments_per_tier={settings.segments_per_tier}):")
     report(measure(args.dir, 100, settings, optimize_after=False), args.dir)
-    live_then = sum(first["disk"][k] for k in ("database", "segments"))
-    live_now = sum(merged["disk"][k] for k in ("database", "segments"))
+    live_then = sum(first["disk"][k] for k in ("database", "vector segments", "keyword segments"))
+    live_now = sum(merged["disk"][k] for k in ("database", "vector segments", "keyword segments"))
     print(f"\ndisk: {live_then:.0f} MB with {n_segments} segment(s) (database and named segment files) against "
           f"{live_now:.0f} MB fully merged: {live_then / live_now:.3f}x")
     return 0

@@ -472,24 +472,19 @@ class SegmentedVectors:
             return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
         return np.concatenate([i for i, _ in parts]), np.concatenate([v for _, v in parts])
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """`threads`: how many cores to search the segments on (all by default; hybrid search leaves one to its
-        keyword leg)."""
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         live = [v for _, v in self.segments if len(v)]
         if not live:
             return EMPTY
         if len(live) == 1:
             return live[0].search(query, k, allowed)
         first = min(k, self.FIRST_K)
-        threads = threads or CORES
-        found = _each(live, lambda v: v.search(query, first, allowed), threads)
+        found = _each(live, lambda v: v.search(query, first, allowed))
         scores = np.concatenate([s for s, _ in found])
         if first < k and len(scores):
             kth = np.sort(scores)[::-1][:k][-1]
             again = [i for i, (s, _) in enumerate(found) if len(s) == first and s[-1] >= kth]
-            for i, deeper in zip(again, _each([live[i] for i in again], lambda v: v.search(query, k, allowed),
-                                              threads)):
+            for i, deeper in zip(again, _each([live[i] for i in again], lambda v: v.search(query, k, allowed))):
                 found[i] = deeper
         scores = np.concatenate([s for s, _ in found])
         ids = np.concatenate([i for _, i in found])
@@ -497,10 +492,10 @@ class SegmentedVectors:
         return scores[order], ids[order]
 
 
-def _each(segments: list, search, threads: int) -> list:
-    """search(segment) for each segment, in one task per thread (20 tasks cost more in hand-offs than they
+def _each(segments: list, search) -> list:
+    """search(segment) for each segment, in one task per core (20 tasks cost more in hand-offs than they
     gain)."""
-    tasks = min(len(segments), threads)
+    tasks = min(len(segments), CORES)
     if tasks <= 1:
         return [search(v) for v in segments]
     parts = list(_SEARCH_POOL.map(lambda j: [search(v) for v in segments[j::tasks]], range(tasks)))
