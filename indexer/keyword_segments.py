@@ -123,7 +123,9 @@ class KeywordSegments:
             except Exception as exc:   # tantivy raises ValueError or OSError with Rust text
                 raise CorruptIndex(f"{path} cannot be read ({str(exc).splitlines()[0][:200]}); rebuild the "
                                    "index") from exc
-            self._segments.append((index.schema, searcher, np.sort(dead.get(seg_id, np.zeros(0, np.int64)))))
+            removed = np.sort(dead.get(seg_id, np.zeros(0, np.int64)))
+            if searcher.num_docs > len(removed):        # a segment whose passages were all removed has nothing
+                self._segments.append((index.schema, searcher, removed))
         self._analyzer = _analyzer()
         self.total = sum(s.num_docs for _, s, _ in self._segments)
         self._doc_freqs: dict[tuple[str, str], list[int]] = {}

@@ -105,3 +105,20 @@ def test_a_damaged_keyword_segment_is_a_clear_error(index_copy):
     with pytest.raises(CorruptIndex, match=f"{folder.name}.*rebuild the index"):
         large(index_copy)
     IndexReader(index_copy)              # a small index does not open them: it searches FTS5 exactly
+
+
+def test_a_segment_whose_passages_were_all_removed_is_not_searched(tmp_path, settings):
+    settings = dataclasses.replace(settings, segments_per_tier=0)
+    src = make_news(tmp_path / "src")
+    idx = tmp_path / "idx"
+    build_index([src], idx, settings=settings, progress=False)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "ferry.md").write_text("---\ntitle: Ferry fares\n---\nFerry fares rise on the harbour route.\n")
+    build_index([src, extra], idx, settings=settings, progress=False)
+    (extra / "ferry.md").unlink()
+    build_index([src, extra], idx, settings=settings, progress=False, prune=True)
+    reader = large(idx)
+    assert len(reader.keyword_segments._segments) == 1 < len(reader.manifest["vectors"]["segments"])
+    got = {c for c, _ in reader.keyword("ferry harbour", 50)}
+    assert got and got == {c for c, _ in IndexReader(idx).keyword("ferry harbour", 50)}
