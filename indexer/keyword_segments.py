@@ -28,10 +28,10 @@ from typing import Iterable
 import numpy as np
 
 SUFFIX = ".keywords"
-# FTS5 adds 0.3 x the title's term frequency to the text's before BM25 saturates it (indexer/keyword.py); here the
-# title's BM25 is added to the text's. 0.1 is about what that 0.3 adds for a passage holding the word once or twice,
-# and gave top 10s closest to FTS5's at 1M passages (overlap 0.90; 0.84 at 0.2, 0.82 at 0.3: docs/scale.md).
-TITLE_WEIGHT = 0.1
+# The title's BM25 counts 0.3 of the text's, FTS5's weight (indexer/keyword.py: there it weighs the title's term
+# frequency before BM25 saturates it). Of 0.05-0.5 it ranked best on the development sets (SciFact train, the BBC
+# questions; docs/scale.md), though 0.1 comes closer to FTS5's own top 10s on the synthetic 1M passages.
+TITLE_WEIGHT = 0.3
 _TOKENIZER = "edsearch"
 _WRITER_HEAP = 128_000_000  # bytes Tantivy buffers before it writes a part of the segment
 
