@@ -493,15 +493,20 @@ class SegmentedVectors:
 
 
 def _each(segments: list, search) -> list:
-    """search(segment) for each segment, in one task per core (20 tasks cost more in hand-offs than they
-    gain)."""
-    tasks = min(len(segments), CORES)
-    if tasks <= 1:
-        return [search(v) for v in segments]
-    parts = list(_SEARCH_POOL.map(lambda j: [search(v) for v in segments[j::tasks]], range(tasks)))
+    """search(segment) for each segment: the calling thread and CORES - 1 pool threads take the next segment
+    until none is left, so a thread slowed by other work (hybrid search's keyword leg) takes fewer (one task per
+    segment costs more in hand-offs than it gains)."""
     out: list = [None] * len(segments)
-    for j, part in enumerate(parts):
-        out[j::tasks] = part
+    todo = iter(range(len(segments)))      # next() on it is atomic under the GIL
+
+    def work() -> None:
+        for i in todo:
+            out[i] = search(segments[i])
+
+    helpers = [_SEARCH_POOL.submit(work) for _ in range(min(len(segments), CORES) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()
     return out
 
 
