@@ -12,8 +12,9 @@ words is answered here: each segment's top k, merged by score.
 Statistics are global: each query word's score in a segment is boosted by (its idf over all segments, with FTS5's
 formula) / (its idf in that segment, Tantivy's), so a passage's score does not depend on which segment holds it,
 except for BM25's length normalisation, which uses its segment's average passage length (passages are chunked to
-similar lengths). The title is a field of its own, weighted TITLE_WEIGHT. A segment's passages removed since it was written (its tombstones) count in the statistics
-until a merge rewrites it, as Lucene's deleted documents do, and are skipped in the results.
+similar lengths). The title is a field of its own, weighted TITLE_WEIGHT. A segment's passages removed since it
+was written (its tombstones) count in the statistics until a merge rewrites it, as Lucene's deleted documents do,
+and are skipped in the results.
 
 A folder under its final name is complete: it is written under NAME.tmp, fsynced and renamed into place.
 """
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from .format import SEGMENTS, CorruptIndex, fsync
 
 SUFFIX = ".keywords"
 # The title's BM25 counts 0.3 of the text's, FTS5's weight (indexer/keyword.py: there it weighs the title's term
@@ -63,14 +66,6 @@ def folder_name(segment_file: str) -> str:
     return segment_file.removesuffix(".faiss") + SUFFIX
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write(path: Path, passages: Iterable[tuple[int, str, str]]) -> None:
     """Write (chunk id, passage text, article title) rows as the keyword segment at `path`."""
     t = _tantivy()
@@ -89,10 +84,10 @@ def write(path: Path, passages: Iterable[tuple[int, str, str]]) -> None:
     writer.commit()
     writer.wait_merging_threads()
     for f in tmp.iterdir():
-        _fsync(f)
-    _fsync(tmp)
+        fsync(f)
+    fsync(tmp)
     os.replace(tmp, path)
-    _fsync(path.parent)
+    fsync(path.parent)
 
 
 def _fts5_idf(df: int, total: int) -> float:
@@ -110,8 +105,6 @@ class KeywordSegments:
     """The keyword segments of one commit, open for search; safe to share between threads."""
 
     def __init__(self, index_dir: Path, segments: list[tuple[int, str]], dead: dict[int, np.ndarray]):
-        from .format import SEGMENTS, CorruptIndex
-
         t = _tantivy()
         self._segments = []
         for seg_id, file in segments:
@@ -134,8 +127,6 @@ class KeywordSegments:
     def open(cls, db, index_dir: Path) -> "KeywordSegments | None":
         """The commit's keyword segments (db: a connection on its snapshot), or None when a segment has none
         (an index written before they existed: its next build writes them)."""
-        from .format import SEGMENTS
-
         segments = [(r[0], r[1]) for r in db.execute("SELECT id, file FROM segments ORDER BY id")]
         if not all((Path(index_dir) / SEGMENTS / folder_name(f)).is_dir() for _, f in segments):
             return None

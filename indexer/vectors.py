@@ -434,8 +434,8 @@ class SegmentedVectors:
     and times in docs/scale.md). Each segment is first asked for its best FIRST_K only; a segment whose FIRST_K-th
     score still reaches the k-th best score found is asked again for k (over flat segments still exactly the
     merged top k: a segment not asked again has nothing better than the k-th score below its FIRST_K). Most
-    queries' top k spread over the segments, so most segments are searched at the shallow depth only. Segments
-    are searched in one task per core (FAISS releases the GIL)."""
+    queries' top k spread over the segments, so most segments are searched at the shallow depth only. The calling
+    thread and a pool thread per other core take the segments in turn (FAISS releases the GIL)."""
 
     MIN_EF = 24     # 20 graphs of 50,000: recall@10 0.992 against 0.997 at 32, a fifth less work (docs/scale.md)
     FIRST_K = 16

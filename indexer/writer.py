@@ -25,12 +25,12 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from . import keyword_segments
 from .articles import Article
 from .chunking import Chunk
 from .format import (DATABASE, FORMAT, FORMAT_1_POINTER, FORMAT_VERSION, LOCK, MANIFEST, RETIRED_GRACE_SECONDS,
                      SCHEMA, SEGMENTS, IndexBusy, IndexStoreError, connect, fsync as _fsync, is_format_1,
                      latest_commit, parse_manifest, segment_file)
-from . import keyword_segments
 from .keyword import KeywordIndex
 from .reader import load_segment
 from .vectors import VectorIndex, VectorPolicy, segment_kind
