@@ -118,9 +118,9 @@ class KeywordSegments:
                                    "index") from exc
             removed = np.sort(dead.get(seg_id, np.zeros(0, np.int64)))
             if searcher.num_docs > len(removed):        # a segment whose passages were all removed has nothing
-                self._segments.append((index.schema, searcher, removed))
+                self._segments.append((path, index.schema, searcher, removed))
         self._analyzer = _analyzer()
-        self.total = sum(s.num_docs for _, s, _ in self._segments)
+        self.total = sum(s.num_docs for _, _, s, _ in self._segments)
         self._doc_freqs: dict[tuple[str, str], list[int]] = {}
 
     @classmethod
@@ -144,7 +144,7 @@ class KeywordSegments:
         if key not in self._doc_freqs:
             if len(self._doc_freqs) > 100_000:
                 self._doc_freqs.clear()
-            self._doc_freqs[key] = [s.doc_freq(field, stem) for _, s, _ in self._segments]
+            self._doc_freqs[key] = [s.doc_freq(field, stem) for _, _, s, _ in self._segments]
         return self._doc_freqs[key]
 
     def search(self, words: list[str], k: int) -> list[tuple[int, float]]:
@@ -157,7 +157,7 @@ class KeywordSegments:
         # text's count is the closest Tantivy keeps (a title's words are mostly in its passages too).
         idf = {s: _fts5_idf(sum(self._freqs("text", s)), self.total) for s in stems}
         found: list[tuple[float, int]] = []
-        for j, (schema, searcher, dead) in enumerate(self._segments):
+        for j, (path, schema, searcher, dead) in enumerate(self._segments):
             clauses = []
             for stem in stems:
                 for field, weight in (("text", 1.0), ("title", TITLE_WEIGHT)):
@@ -166,8 +166,13 @@ class KeywordSegments:
                         boost = weight * idf[stem] / _tantivy_idf(n, searcher.num_docs)
                         clauses.append((t.Occur.Should, t.Query.boost_query(
                             t.Query.term_query(schema, field, stem), boost)))
-            if clauses:
+            if not clauses:
+                continue
+            try:
                 found += self._top(searcher, t.Query.boolean_query(clauses), k, dead)
+            except ValueError as exc:      # a file damaged past its footer, read only now
+                raise CorruptIndex(f"{path} cannot be searched ({str(exc).splitlines()[0][:200]}); rebuild the "
+                                   "index") from exc
         found.sort(key=lambda p: (-p[0], p[1]))
         return [(cid, score) for score, cid in found[:k]]
 
