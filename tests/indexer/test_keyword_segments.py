@@ -122,3 +122,15 @@ def test_a_segment_whose_passages_were_all_removed_is_not_searched(tmp_path, set
     assert len(reader.keyword_segments._segments) == 1 < len(reader.manifest["vectors"]["segments"])
     got = {c for c, _ in reader.keyword("ferry harbour", 50)}
     assert got and got == {c for c, _ in IndexReader(idx).keyword("ferry harbour", 50)}
+
+
+def test_search_through_the_retriever_uses_them(two_segments, settings):
+    from api import Retriever
+
+    _, split = two_segments
+    retriever = Retriever(split, dataclasses.replace(settings, keyword_all_terms_above=0))
+    assert retriever.reader.keyword_segments is not None
+    keyword = retriever.search("harbour dredging", k=5, mode="keyword").hits
+    assert keyword and all("harbour" in h.text.lower() or "dredging" in h.text.lower() for h in keyword)
+    hybrid = retriever.search("harbour dredging", k=5).hits
+    assert any(h.ranks.keyword == 1 for h in hybrid)
