@@ -207,7 +207,7 @@ class Retriever:
         # Enough keyword candidates: k beside the dense ones, a full list when keyword matching ranks alone.
         pending = _KEYWORD_POOL.submit(reader.keyword, query, depth, filters, k) if mode == "hybrid" else None
         if mode in ("dense", "hybrid"):
-            # The segments are searched on every core: the keyword leg mostly ends while the query is embedded
+            # The segments are searched on every core: the keyword leg beside them is short at any size now
             # (docs/scale.md).
             scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed)
             lists["dense"] = [int(i) for i in ids]
