@@ -70,6 +70,16 @@ def _i64(x) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(list(x) if not isinstance(x, np.ndarray) else x, dtype=np.int64))
 
 
+def sorted_ids(ids) -> np.ndarray:
+    """Chunk ids sorted, without repeats: checked in one pass when they already are (np.unique hashes, 4x slower
+    than sorting for 250,000 ids, and a filter's ids reach every segment)."""
+    ids = _i64(ids)
+    if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+        ids = np.sort(ids)
+        ids = ids[np.r_[True, ids[1:] != ids[:-1]]]
+    return ids
+
+
 def _exact(vectors: np.ndarray, labels: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     scores = vectors.astype(np.float32, copy=False) @ query.reshape(-1).astype(np.float32)
     k = min(k, len(scores))
@@ -253,8 +263,9 @@ class HNSWIndex(VectorIndex):
         self._lookup = None
         self._live_sel = None
 
-    def _positions(self, ids: np.ndarray) -> np.ndarray:
-        """Live positions holding these chunk ids (ids not present are ignored)."""
+    def _positions(self, ids: np.ndarray, presorted: bool = False) -> np.ndarray:
+        """Live positions holding these chunk ids (ids not present are ignored); `presorted`: the ids are sorted,
+        and only those within this segment's range are looked up."""
         if self._lookup is None:
             live = np.flatnonzero(~self.dead)
             order = np.argsort(self.labels[live], kind="stable")
@@ -262,6 +273,8 @@ class HNSWIndex(VectorIndex):
         keys, pos = self._lookup
         if not len(keys) or not len(ids):
             return np.zeros(0, np.int64)
+        if presorted:
+            ids = ids[np.searchsorted(ids, keys[0]):np.searchsorted(ids, keys[-1], side="right")]
         at = np.clip(np.searchsorted(keys, ids), 0, len(keys) - 1)
         return pos[at[keys[at] == ids]]
 
@@ -306,7 +319,7 @@ class HNSWIndex(VectorIndex):
         q = _f32(query.reshape(1, -1))
         live = len(self)
         if allowed is not None:
-            positions = self._positions(np.unique(_i64(allowed)))
+            positions = self._positions(sorted_ids(allowed), presorted=True)
             k = min(k, len(positions))
             if k <= 0:
                 return EMPTY
@@ -479,6 +492,8 @@ class SegmentedVectors:
         if len(live) == 1:
             return live[0].search(query, k, allowed)
         first = min(k, self.FIRST_K)
+        if allowed is not None:
+            allowed = sorted_ids(allowed)           # once, not in every segment
         found = _each(live, lambda v: v.search(query, first, allowed))
         scores = np.concatenate([s for s, _ in found])
         if first < k and len(scores):
