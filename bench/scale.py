@@ -7,7 +7,8 @@ passages of Zipf-distributed words (including the words of the news queries) in 
 random MinHash signatures with their LSH bands (so the near-duplicate tables are as big as a real archive's).
 Then, in this process:
   1. with S segments live: recall@10 of the dense leg against exact search, single-query latency p50/p99 of
-     Retriever.search in-process (and over HTTP) for dense and hybrid, where hybrid time goes, memory, disk;
+     Retriever.search in-process (and over HTTP) for dense and hybrid, where hybrid time goes, hybrid search with
+     a filter (a section, a year, an author), memory, disk;
   2. updates (bench/update_cost.py): add 100 real articles through build_index (the real model; its load and the
      embedding timed apart), build again with nothing changed, delete the 100, then `optimize` (a full merge);
   3. after the full merge: the same searches, and the updates again under the default merge policy;
@@ -238,6 +239,17 @@ def searches(index: Path, settings, args, per: int) -> dict:
             return retriever.search(q, 10, mode, answer_spans=False)
         timed(search, QUERIES[:10], 1)
         out["rows"].append(("in-process", mode, timed(search, QUERIES, args.rounds)))
+    # Filtered hybrid search: a section (a quarter of the passages), a year (a fifteenth), an author (a fiftieth).
+    from indexer.reader import Filters
+
+    out["filtered"] = []
+    for name, filters in (("section sport", Filters(section="sport")),
+                          ("year 2014", Filters(published_from="2014-01-01", published_to="2014-12-31")),
+                          ("author Desk 7", Filters(author="Desk 7"))):
+        def search(q, filters=filters):
+            return retriever.search(q, 10, "hybrid", filters=filters, answer_spans=False)
+        timed(search, QUERIES[:3], 1)
+        out["filtered"].append((name, timed(search, QUERIES[:20], 1)))
 
     # where the hybrid time goes (in the search itself the keyword leg runs beside embed + ann)
     parts: dict[str, list[float]] = {"embed": [], "ann": [], "keyword leg": [], "any-term keyword": [],
@@ -305,6 +317,8 @@ def print_searches(title: str, r: dict, args) -> None:
         f"{k} {pct(v, 50):.1f} / {pct(v, 99):.1f}" for k, v in r["parts"].items()))
     print(f"  keyword leg's top 10 against exact any-term BM25's: {r['keyword_overlap']:.3f} of it in common "
           "(mean over the queries)")
+    print("  hybrid with a filter, 20 news queries (p50 / p90 ms): " + ", ".join(
+        f"{name} {pct(v, 50):.0f} / {pct(v, 90):.0f}" for name, v in r["filtered"]))
 
 
 def main(argv: list[str] | None = None) -> int:
