@@ -22,6 +22,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
+
 from .keyword import SCHEMA as KEYWORD_SCHEMA
 from .neardup import SCHEMA as NEAR_DUPLICATE_SCHEMA
 
@@ -196,6 +198,12 @@ def parse_manifest(text: str, where: str) -> dict:
         raise CorruptIndex(f"index format {manifest['format_version']} is newer than this edsearch "
                            f"(reads up to {FORMAT_VERSION}); upgrade edsearch")
     return manifest
+
+
+def tombstones(db: sqlite3.Connection, seg_id: int) -> np.ndarray:
+    """The chunk ids removed from a segment since it was written, sorted."""
+    return np.array([r[0] for r in db.execute("SELECT chunk_id FROM tombstones WHERE segment_id = ? ORDER BY chunk_id",
+                                              (seg_id,))], dtype=np.int64)
 
 
 def latest_commit(db: sqlite3.Connection, index_dir: Path) -> tuple[int, int, dict] | None:

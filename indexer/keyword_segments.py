@@ -28,7 +28,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .format import SEGMENTS, CorruptIndex, fsync
+from .format import SEGMENTS, CorruptIndex, fsync, tombstones
 
 SUFFIX = ".keywords"
 # The title's BM25 counts 0.3 of the text's, FTS5's weight (indexer/keyword.py: there it weighs the title's term
@@ -105,6 +105,7 @@ class KeywordSegments:
     """The keyword segments of one commit, open for search; safe to share between threads."""
 
     def __init__(self, index_dir: Path, segments: list[tuple[int, str]], dead: dict[int, np.ndarray]):
+        """`dead`: each segment's tombstones, sorted (format.tombstones)."""
         t = _tantivy()
         self._segments = []
         for seg_id, file in segments:
@@ -116,7 +117,7 @@ class KeywordSegments:
             except Exception as exc:   # tantivy raises ValueError or OSError with Rust text
                 raise CorruptIndex(f"{path} cannot be read ({str(exc).splitlines()[0][:200]}); rebuild the "
                                    "index") from exc
-            removed = np.sort(dead.get(seg_id, np.zeros(0, np.int64)))
+            removed = dead.get(seg_id, np.zeros(0, np.int64))
             if searcher.num_docs > len(removed):        # a segment whose passages were all removed has nothing
                 self._segments.append((path, index.schema, searcher, removed))
         self._analyzer = _analyzer()
@@ -130,10 +131,7 @@ class KeywordSegments:
         segments = [(r[0], r[1]) for r in db.execute("SELECT id, file FROM segments ORDER BY id")]
         if not all((Path(index_dir) / SEGMENTS / folder_name(f)).is_dir() for _, f in segments):
             return None
-        dead: dict[int, list[int]] = {}
-        for seg_id, chunk_id in db.execute("SELECT segment_id, chunk_id FROM tombstones"):
-            dead.setdefault(seg_id, []).append(chunk_id)
-        return cls(index_dir, segments, {s: np.array(ids, np.int64) for s, ids in dead.items()})
+        return cls(index_dir, segments, {seg_id: tombstones(db, seg_id) for seg_id, _ in segments})
 
     def _stems(self, words: list[str]) -> list[str]:
         return list(dict.fromkeys(s for w in words for s in self._analyzer.analyze(w)))

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .format import (SEGMENTS, CorruptIndex, IndexNotFound, build_running, check_db_file, connect, database_path,
-                     latest_commit)
+                     latest_commit, tombstones)
 from .keyword import KeywordIndex
 from .keyword_segments import KeywordSegments
 from .vectors import SegmentedVectors, VectorIndex
@@ -317,9 +317,9 @@ def load_segment(db: sqlite3.Connection, index_dir: Path, seg_id: int, file: str
         vectors = VectorIndex.load(path)
     except Exception as exc:  # faiss raises RuntimeError with C++ text
         raise CorruptIndex(f"{path} cannot be read ({str(exc).splitlines()[0][:200]}); rebuild the index") from exc
-    dead = [r[0] for r in db.execute("SELECT chunk_id FROM tombstones WHERE segment_id = ?", (seg_id,))]
-    if dead:
-        vectors.remove(np.asarray(dead, dtype=np.int64))
+    dead = tombstones(db, seg_id)
+    if len(dead):
+        vectors.remove(dead)
     return vectors
 
 

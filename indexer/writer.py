@@ -30,7 +30,7 @@ from .articles import Article
 from .chunking import Chunk
 from .format import (DATABASE, FORMAT, FORMAT_1_POINTER, FORMAT_VERSION, LOCK, MANIFEST, RETIRED_GRACE_SECONDS,
                      SCHEMA, SEGMENTS, IndexBusy, IndexStoreError, connect, fsync as _fsync, is_format_1,
-                     latest_commit, parse_manifest, segment_file)
+                     latest_commit, parse_manifest, segment_file, tombstones)
 from .keyword import KeywordIndex
 from .reader import load_segment
 from .vectors import VectorIndex, VectorPolicy, segment_kind
@@ -270,10 +270,11 @@ class IndexWriter:
         self._written.append(path)
         files = index.save(path)
         chunks_path = self.index_dir / SEGMENTS / _chunks_file(name)
-        np.save(chunks_path, np.sort(ids))
+        ids = np.sort(ids)
+        np.save(chunks_path, ids)
         for f in (*files, chunks_path):
             _fsync(f)
-        self._write_keywords(name, np.sort(ids))
+        self._write_keywords(name, ids)
         return seg_id
 
     def _write_keywords(self, segment: str, ids: np.ndarray) -> None:
@@ -296,8 +297,7 @@ class IndexWriter:
                      self.index_dir)
         for seg_id, file in missing:
             ids = np.load(self.index_dir / SEGMENTS / _chunks_file(file))
-            dead = [r[0] for r in self.db.execute("SELECT chunk_id FROM tombstones WHERE segment_id = ?", (seg_id,))]
-            self._write_keywords(file, ids[~np.isin(ids, dead)])
+            self._write_keywords(file, ids[~np.isin(ids, tombstones(self.db, seg_id))])
 
     def _describe_segments(self) -> dict:
         segs = [{"id": seg_id, "file": file, "type": kind, "vectors": stored, "tombstones": dead}
