@@ -1,6 +1,7 @@
 """Open a published index: one commit, seen through a snapshot, with typed rows and filters."""
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import sqlite3
@@ -210,6 +211,12 @@ class IndexReader:
     @property
     def passages(self) -> int:
         return int(self.manifest["counts"]["chunks"])
+
+    @functools.cached_property
+    def dated(self) -> bool:
+        """Whether any article has a published date (one look at the date index, once per snapshot)."""
+        with self.connection() as db:
+            return db.execute("SELECT 1 FROM articles WHERE published IS NOT NULL LIMIT 1").fetchone() is not None
 
     @contextmanager
     def keyword_index(self) -> Iterator[KeywordIndex]:
