@@ -43,8 +43,8 @@ MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 500     # a cited answer a reader takes in at a glance
 # A runner-up is kept when its probability is at least this share of the best one's: where the model is torn
 # between sentences, the reader gets each of them (cited) rather than the one it guessed. Chosen on held-out SQuAD
-# questions that bench/answer_eval.py does not report on (docs/ask.md): the gold answer in the answer 0.767 -> 0.875
-# of answerable questions, answers 184 -> 260 characters on average (1.0 -> 1.5 sentences).
+# questions that bench/answer_eval.py does not report on (--answer-length, docs/ask.md): the gold answer in the answer
+# 0.762 -> 0.868 of answerable questions, answers 192 -> 265 characters on average (1.07 -> 1.58 sentences).
 KEEP_SHARE = 0.2
 MIN_WORDS = 3              # shorter "sentences" (bylines, "Listen to this article") are not answers
 # A sentence that opens by pointing back ("Doing so could draw...", "This would...", "They said...") means nothing
