@@ -45,4 +45,4 @@ train-cross-encoder: install
 	PYTHONPATH=. $(BIN)/python training/train_cross_encoder.py
 
 clean:
-	rm -rf $(VENV) $(INDEX)
+	rm -rf $(VENV) $(INDEX)/edsearch.db* $(INDEX)/segments $(INDEX)/manifest.json $(INDEX)/.lock

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 K = Annotated[int, Field(ge=1, le=MAX_K)]
 DATES_FROM_QUERY = ("Read date words in the query (\"in 2021\", \"since March 2023\", \"last year\") as from/to "
-                    "filters, unless from or to is given; false: search the words as typed")
+                    "filters, unless from or to is given or no article of the index has a date; false: search "
+                    "the words as typed")
 
 
 def error_message(errors: list[dict]) -> str:

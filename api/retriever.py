@@ -97,8 +97,9 @@ class Retriever:
     def dated_filters(self, query: str, filters: Filters | None,
                       dates_from_query: bool = True) -> tuple[Filters, str, list[AppliedFilter]]:
         """(filters, text to search, the filters shown back): date words in the query become from/to filters
-        unless the request gave dates itself or turned this off; those words are left out of the text searched
-        (docs/time.md says why)."""
+        unless the request gave dates itself or turned this off, or no article of the index has a date (an
+        undated archive would match nothing: the words are searched as typed); those words are left out of the
+        text searched (docs/time.md says why)."""
         filters = dataclasses.replace(filters) if filters else Filters()
         filters.published_from = check_date(filters.published_from, "from")
         filters.published_to = check_date(filters.published_to, "to")
@@ -107,7 +108,7 @@ class Retriever:
             ("source", filters.source), ("from", filters.published_from), ("to", filters.published_to),
             *(("article_id", a) for a in filters.article_ids)) if value]
         searched = query
-        if dates_from_query and not (filters.published_from or filters.published_to):
+        if dates_from_query and not (filters.published_from or filters.published_to) and self.reader.dated:
             found = timeparse.find_dates(query, self.today())
             if found:
                 phrase = ", ".join(found.phrases)
@@ -208,10 +209,9 @@ class Retriever:
         # Enough keyword candidates: k beside the dense ones, a full list when keyword matching ranks alone.
         pending = _KEYWORD_POOL.submit(reader.keyword, query, depth, filters, k) if mode == "hybrid" else None
         if mode in ("dense", "hybrid"):
-            # While the keyword leg runs, the segments are searched on the other cores only: three busy threads
-            # on two cores made both legs slower (docs/scale.md).
-            scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed,
-                                                threads=max(1, CORES - 1) if pending else None)
+            # The segments are searched on every core: the keyword leg beside them is short at any size now
+            # (docs/scale.md).
+            scores, ids = reader.vectors.search(self.embed_query(query), depth, allowed)
             lists["dense"] = [int(i) for i in ids]
             raw["dense"] = dict(zip(lists["dense"], map(float, scores)))
         if mode in ("keyword", "hybrid"):

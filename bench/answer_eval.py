@@ -131,6 +131,28 @@ def squad_eval(n: int) -> dict:
     return {"n": len(sample), "paragraphs": n_docs, "perturbed_n": len(rows["perturbed"]), "rows": rows}
 
 
+def answer_length(n: int, reported: int, shares=(0.1, 0.2, 0.3, 0.5)) -> list[tuple]:
+    """How many sentences an answer should carry (api/answer.py: KEEP_SHARE), on `n` held-out questions that the
+    SQuAD table does not report on (those after the first `reported` of the same seeded order). Per rule: the
+    gold answer in the answer (threshold aside), mean characters and sentences."""
+    from api.answer import Answerer
+
+    retriever, qs, _ = heldout_index()
+    answerer = Answerer(retriever)
+    sample = random.Random(SEED).sample(qs, min(reported + n, len(qs)))[reported:]
+    ranked = [(gold, answerer.prepare(q, K).ranked) for q, gold, *_ in sample]
+    rules = [("former: >= 0.5 and within 0.15 of the best",
+              lambda c, best: c.prob >= max(0.5, best.prob - 0.15))]
+    rules += [(f"at least {x:g} x the best's", lambda c, best, x=x: c.prob >= x * best.prob) for x in shares]
+    out = []
+    for name, rule in rules:
+        chosen = [(gold, answerer.select(r, keep=rule)) for gold, r in ranked]
+        got = [c for _, c in chosen if c]
+        out.append((name, np.mean([squad_right(g, [(c.text, "") for c in ch]) for g, ch in chosen]),
+                    np.mean([sum(len(c.text) + 1 for c in ch) - 1 for ch in got]), np.mean([len(ch) for ch in got])))
+    return out
+
+
 def squad_right(gold: str, chosen) -> bool:
     text = " ".join(t for t, _ in chosen)
     return len(text) <= MAX_CHARS and gold.lower() in text.lower()
@@ -203,6 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--baseline", type=Path, default=Path("/work/baseline"))
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--answer-length", type=int, default=0, metavar="N",
+                    help="compare answer-length rules on N held-out questions after the first --n (not reported)")
     args = ap.parse_args(argv)
     from api.answer import threshold
 
@@ -217,6 +241,13 @@ def main(argv=None) -> int:
               "with own paragraph left out (>= 0.85) | perturbed declined (>= 0.80) |\n|---|---|---|---|---|")
         for t, *v in sweep(s["rows"], squad_right, grid):
             print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+    if args.answer_length:
+        print(f"\nAnswer length: runners-up kept, on {args.answer_length} held-out questions not in the table above "
+              "(gold answer in the answer, threshold aside)")
+        print("| runner-up kept when its probability is | gold answer in the answer | characters | sentences |\n"
+              "|---|---|---|---|")
+        for name, right, chars, sents in answer_length(args.answer_length, args.n):
+            print(f"| {name} | {right:.3f} | {chars:.0f} | {sents:.2f} |")
     if not args.skip_bbc:
         b = bbc_eval()
         r = b["rows"]

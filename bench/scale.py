@@ -7,7 +7,8 @@ passages of Zipf-distributed words (including the words of the news queries) in 
 random MinHash signatures with their LSH bands (so the near-duplicate tables are as big as a real archive's).
 Then, in this process:
   1. with S segments live: recall@10 of the dense leg against exact search, single-query latency p50/p99 of
-     Retriever.search in-process (and over HTTP) for dense and hybrid, where hybrid time goes, memory, disk;
+     Retriever.search in-process (and over HTTP) for dense and hybrid, where hybrid time goes, hybrid search with
+     a filter (a section, a year, an author), memory, disk;
   2. updates (bench/update_cost.py): add 100 real articles through build_index (the real model; its load and the
      embedding timed apart), build again with nothing changed, delete the 100, then `optimize` (a full merge);
   3. after the full merge: the same searches, and the updates again under the default merge policy;
@@ -167,14 +168,20 @@ def build(args) -> dict:
 
 
 def disk_usage(index: Path, manifest: dict) -> dict[str, float]:
-    """MB by part: the database (with its log), the segments `manifest` names, retired segment files."""
-    named = {seg["file"].split(".")[0] for seg in manifest["vectors"]["segments"]}
-    out = {"database": 0.0, "segments": 0.0, "retired segment files": 0.0, "other": 0.0}
+    """MB by part: the database (with its log), the segments `manifest` names (vectors, keyword segments),
+    retired segment files."""
+    from indexer.format import segment_file
+
+    named = {seg["file"] for seg in manifest["vectors"]["segments"]}
+    out = {"database": 0.0, "vector segments": 0.0, "keyword segments": 0.0, "retired segment files": 0.0,
+           "other": 0.0}
     for p in index.rglob("*"):
         if not p.is_file():
             continue
-        part = ("database" if p.name.startswith("edsearch.db") else "other" if p.parent == index else
-                "segments" if p.name.split(".")[0] in named else "retired segment files")
+        parts = p.relative_to(index).parts          # segments/seg-000007.keywords/<Tantivy's files>
+        part = ("database" if p.name.startswith("edsearch.db") else "other" if len(parts) == 1 else
+                "retired segment files" if segment_file(parts[1]) not in named else
+                "keyword segments" if len(parts) > 2 else "vector segments")
         out[part] += p.stat().st_size / 2**20
     return out
 
@@ -232,6 +239,17 @@ def searches(index: Path, settings, args, per: int) -> dict:
             return retriever.search(q, 10, mode, answer_spans=False)
         timed(search, QUERIES[:10], 1)
         out["rows"].append(("in-process", mode, timed(search, QUERIES, args.rounds)))
+    # Filtered hybrid search: a section (a quarter of the passages), a year (a fifteenth), an author (a fiftieth).
+    from indexer.reader import Filters
+
+    out["filtered"] = []
+    for name, filters in (("section sport", Filters(section="sport")),
+                          ("year 2014", Filters(published_from="2014-01-01", published_to="2014-12-31")),
+                          ("author Desk 7", Filters(author="Desk 7"))):
+        def search(q, filters=filters):
+            return retriever.search(q, 10, "hybrid", filters=filters, answer_spans=False)
+        timed(search, QUERIES[:3], 1)
+        out["filtered"].append((name, timed(search, QUERIES[:20], 1)))
 
     # where the hybrid time goes (in the search itself the keyword leg runs beside embed + ann)
     parts: dict[str, list[float]] = {"embed": [], "ann": [], "keyword leg": [], "any-term keyword": [],
@@ -299,6 +317,8 @@ def print_searches(title: str, r: dict, args) -> None:
         f"{k} {pct(v, 50):.1f} / {pct(v, 99):.1f}" for k, v in r["parts"].items()))
     print(f"  keyword leg's top 10 against exact any-term BM25's: {r['keyword_overlap']:.3f} of it in common "
           "(mean over the queries)")
+    print("  hybrid with a filter, 20 news queries (p50 / p90 ms): " + ", ".join(
+        f"{name} {pct(v, 50):.0f} / {pct(v, 90):.0f}" for name, v in r["filtered"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,8 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     print_searches("after a full merge", merged, args)
     print(f"\n== updates on the merged index, default merge policy (segments_per_tier={settings.segments_per_tier}):")
     report(measure(args.dir, 100, settings, optimize_after=False), args.dir)
-    live_then = sum(first["disk"][k] for k in ("database", "segments"))
-    live_now = sum(merged["disk"][k] for k in ("database", "segments"))
+    live_then = sum(first["disk"][k] for k in ("database", "vector segments", "keyword segments"))
+    live_now = sum(merged["disk"][k] for k in ("database", "vector segments", "keyword segments"))
     print(f"\ndisk: {live_then:.0f} MB with {n_segments} segment(s) (database and named segment files) against "
           f"{live_now:.0f} MB fully merged: {live_then / live_now:.3f}x")
     return 0

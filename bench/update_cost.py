@@ -6,6 +6,8 @@ folder grew. Works on a copy of the index unless --in-place (the copy is what th
 
     .venv/bin/python bench/update_cost.py --index ~/.cache/edsearch/answer-eval/bbc-index --articles 1
     .venv/bin/python bench/update_cost.py --index DIR --articles 100 --in-place      # what bench/scale.py runs
+    EDSEARCH_SEGMENTS_PER_TIER=0 .venv/bin/python bench/update_cost.py --index DIR --articles 100 --in-place \
+        --no-optimize                                       # the same steps on a 20-segment folder, kept as it is
 
 An index written by an older edsearch (format 1) is upgraded first (on the copy), and that is timed too."""
 from __future__ import annotations
@@ -114,16 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index", required=True, type=Path)
     ap.add_argument("--articles", type=int, default=1)
     ap.add_argument("--in-place", action="store_true", help="work on the index itself, not a copy")
+    ap.add_argument("--no-optimize", action="store_true", help="leave out the last step (a full merge)")
     args = ap.parse_args(argv)
     settings = Settings.from_env()
     if args.in_place:
-        rows = measure(args.index, args.articles, settings)
+        rows = measure(args.index, args.articles, settings, optimize_after=not args.no_optimize)
         report(rows, args.index)
         return 0
     with tempfile.TemporaryDirectory(prefix="edsearch-update-copy-") as tmp:
         copy = Path(tmp) / "index"
         shutil.copytree(args.index, copy)
-        rows = measure(copy, args.articles, settings)
+        rows = measure(copy, args.articles, settings, optimize_after=not args.no_optimize)
         report(rows, copy)
     return 0
 

@@ -72,7 +72,7 @@ class Settings:
     ivf_nlist: int = 0                  # EDSEARCH_IVF_NLIST: 0 = 4 * sqrt(passages)
     ivf_nprobe: int = 32                # EDSEARCH_IVF_NPROBE
     pq_m: int = 48                      # EDSEARCH_PQ_M: PQ sub-quantizers (divides the model dim)
-    keyword_all_terms_above: int = 100_000  # EDSEARCH_KEYWORD_ALL_TERMS_ABOVE: bigger: all-terms match first
+    keyword_all_terms_above: int = 100_000  # EDSEARCH_KEYWORD_ALL_TERMS_ABOVE: bigger: keyword segments (Tantivy)
     near_duplicate_threshold: float = 0.5  # EDSEARCH_NEAR_DUPLICATE_THRESHOLD: MinHash Jaccard of 5-word shingles
     #                                     at or above which articles collapse into one result (docs/near-duplicates.md)
     compact_fraction: float = 0.2       # EDSEARCH_COMPACT_FRACTION: rebuild HNSW when this share is tombstones

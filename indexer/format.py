@@ -4,6 +4,8 @@
                                near-duplicate tables, the vector segments' register, tombstones and commits
     index/segments/seg-000007.faiss (+ .faiss.ids.npy, ...)
                                one immutable FAISS file per vector segment (indexer/vectors.py types)
+    index/segments/seg-000007.keywords/
+                               its passages' keyword segment, a Tantivy index (indexer/keyword_segments.py)
     index/manifest.json        the latest commit's manifest, for people to read (the database is what counts)
     index/.lock                held by the one build that may write at a time
 
@@ -14,10 +16,13 @@ takes a snapshot (a WAL read transaction) and sees that commit or an earlier one
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
 from pathlib import Path
+
+import numpy as np
 
 from .keyword import SCHEMA as KEYWORD_SCHEMA
 from .neardup import SCHEMA as NEAR_DUPLICATE_SCHEMA
@@ -27,6 +32,13 @@ FORMAT_VERSION = 2
 DATABASE, SEGMENTS, MANIFEST, LOCK = "edsearch.db", "segments", "manifest.json", ".lock"
 FORMAT_1_POINTER = "CURRENT"        # format 1: CURRENT named a version folder holding a whole copy
 RETIRED_GRACE_SECONDS = 120.0       # a segment file merged away stays this long for readers still opening it
+
+
+def segment_file(name: str) -> str:
+    """The segment file (seg-NNNNNN.faiss, as the segments table names it) a file of segments/ belongs to: the
+    file itself, one of its sidecars (.ids.npy, .tombstones.npy, .json, .chunks.npy) or its keyword segment
+    (.keywords, a folder; .keywords.tmp while it is written)."""
+    return name.split(".")[0] + ".faiss"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -44,6 +56,7 @@ CREATE TABLE IF NOT EXISTS articles (
 CREATE INDEX IF NOT EXISTS articles_text_hash ON articles(text_hash);
 CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
 CREATE INDEX IF NOT EXISTS articles_author ON articles(author COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS articles_section ON articles(section COLLATE NOCASE);   -- a section filter at 1M: 380 -> 210 ms
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,                   -- also the vector id; never reused (commits.next_chunk_id)
@@ -133,6 +146,22 @@ def connect(path: Path, write: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def build_running(index_dir: Path) -> bool:
+    """Whether a build holds the index's lock (its .lock file, flocked by IndexWriter; not the database file, which
+    only SQLite opens)."""
+    try:
+        fd = os.open(Path(index_dir) / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)          # closing drops our shared lock, if we took it
+    return False
+
+
 def check_db_file(path: Path, db: sqlite3.Connection) -> None:
     """A truncated SQLite file can still open and count rows: its size must be the page count x page size.
 
@@ -169,6 +198,12 @@ def parse_manifest(text: str, where: str) -> dict:
         raise CorruptIndex(f"index format {manifest['format_version']} is newer than this edsearch "
                            f"(reads up to {FORMAT_VERSION}); upgrade edsearch")
     return manifest
+
+
+def tombstones(db: sqlite3.Connection, seg_id: int) -> np.ndarray:
+    """The chunk ids removed from a segment since it was written, sorted."""
+    return np.array([r[0] for r in db.execute("SELECT chunk_id FROM tombstones WHERE segment_id = ? ORDER BY chunk_id",
+                                              (seg_id,))], dtype=np.int64)
 
 
 def latest_commit(db: sqlite3.Connection, index_dir: Path) -> tuple[int, int, dict] | None:

@@ -16,6 +16,10 @@ read.
 Subsets stop once `enough` candidates are found. A candidate's score is the BM25 of the subset's words, which is
 its any-term BM25 whenever it holds no other query word (always for the first subset). docs/scale.md has the
 measured cost and the overlap with exact BM25's top 10.
+
+That plan is for filtered and phrase queries and for indexes without keyword segments: above `all_terms_above`
+an unfiltered query of words goes to the keyword segments (indexer/keyword_segments.py, Tantivy beside each vector
+segment), whose top-k search stops early.
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ import itertools
 import math
 import re
 import sqlite3
-from typing import Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Iterable, Iterator, Protocol
+
+if TYPE_CHECKING:
+    from .keyword_segments import KeywordSegments
 
 SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -92,14 +99,15 @@ class KeywordIndex:
     """BM25 keyword search over one database connection (a reader's snapshot or the writer's transaction).
 
     `passages` is how many the index holds (it picks the plan); `doc_freqs` a memo the caller may share between
-    connections of one snapshot."""
+    connections of one snapshot; `segments` the snapshot's keyword segments, if it has them."""
 
     def __init__(self, db: sqlite3.Connection, passages: int = 0, all_terms_above: int = 100_000,
-                 doc_freqs: dict | None = None):
+                 doc_freqs: dict | None = None, segments: "KeywordSegments | None" = None):
         self.db = db
         self.passages = passages
         self.all_terms_above = all_terms_above
         self._doc_freqs = doc_freqs if doc_freqs is not None else {}
+        self.segments = segments
 
     # -- writing --
     def add(self, rows: Iterable[tuple[int, str, str]]) -> None:
@@ -152,14 +160,17 @@ class KeywordIndex:
                ) -> list[tuple[int, float]]:
         """(chunk id, BM25 score, higher is better), best first, at most k. Quoted phrases must match; the other
         words any-term. `enough`: how many candidates the caller needs to rank well (k by default); above
-        `all_terms_above` passages candidates are gathered by word subsets, newest first, and stop once there
-        are that many (the module doc)."""
+        `all_terms_above` passages an unfiltered query of words is the keyword segments' top k, other queries'
+        candidates are gathered by word subsets, newest first, and stop once there are that many (the module
+        doc)."""
         phrases, words = parse(text)
         exact = _expression(phrases, [(w,) for w in words])
         if exact is None or k <= 0:
             return []
         if self.passages <= self.all_terms_above:
             return self._run(exact, k, filters)
+        if self.segments is not None and not phrases and not filters:
+            return self.segments.search([w.strip('"') for w in words], k)
         enough = k if enough is None else enough
         top = self.db.execute("SELECT max(rowid) FROM chunks_fts").fetchone()[0] or 0
         found: dict[int, float] = {}

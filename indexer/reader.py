@@ -1,6 +1,7 @@
 """Open a published index: one commit, seen through a snapshot, with typed rows and filters."""
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import sqlite3
@@ -12,8 +13,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .format import (SEGMENTS, CorruptIndex, IndexNotFound, check_db_file, connect, database_path, latest_commit)
+from .format import (SEGMENTS, CorruptIndex, IndexNotFound, build_running, check_db_file, connect, database_path,
+                     latest_commit, tombstones)
 from .keyword import KeywordIndex
+from .keyword_segments import KeywordSegments
 from .vectors import SegmentedVectors, VectorIndex
 
 
@@ -123,6 +126,9 @@ class IndexReader:
                  keyword_all_terms_above: int = 100_000):
         self.index_dir = Path(index_dir)
         self.db_path = database_path(self.index_dir)
+        if build_running(self.index_dir) and published_version(self.index_dir) is None:
+            # the first build has created the database (empty, or without its tables yet) and not committed
+            raise IndexNotFound(f"no index at {self.index_dir} yet: the first build is writing it")
         try:
             probe = connect(self.db_path)
             try:
@@ -137,6 +143,9 @@ class IndexReader:
             self.version, _, self.manifest = commit
             self.vectors = self._load_segments(ef_search)
             self._check_counts()
+            # Only an index big enough to leave FTS5's exact plan searches them (indexer/keyword.py).
+            self.keyword_segments = KeywordSegments.open(self._conns[0], self.index_dir) \
+                if self.passages > keyword_all_terms_above else None
         except sqlite3.DatabaseError as exc:
             kind = "an SQLite database" if "not a database" in str(exc) else "a readable SQLite database"
             raise CorruptIndex(f"{self.db_path} is not {kind} ({exc}); rebuild the index") from exc
@@ -203,10 +212,17 @@ class IndexReader:
     def passages(self) -> int:
         return int(self.manifest["counts"]["chunks"])
 
+    @functools.cached_property
+    def dated(self) -> bool:
+        """Whether any article has a published date (one look at the date index, once per snapshot)."""
+        with self.connection() as db:
+            return db.execute("SELECT 1 FROM articles WHERE published IS NOT NULL LIMIT 1").fetchone() is not None
+
     @contextmanager
     def keyword_index(self) -> Iterator[KeywordIndex]:
         with self.connection() as db:
-            yield KeywordIndex(db, self.passages, self.keyword_all_terms_above, self._doc_freqs)
+            yield KeywordIndex(db, self.passages, self.keyword_all_terms_above, self._doc_freqs,
+                               self.keyword_segments)
 
     # -- rows --
     def articles(self, ids: Iterable[str], with_text: bool = False) -> dict[str, StoredArticle]:
@@ -308,9 +324,9 @@ def load_segment(db: sqlite3.Connection, index_dir: Path, seg_id: int, file: str
         vectors = VectorIndex.load(path)
     except Exception as exc:  # faiss raises RuntimeError with C++ text
         raise CorruptIndex(f"{path} cannot be read ({str(exc).splitlines()[0][:200]}); rebuild the index") from exc
-    dead = [r[0] for r in db.execute("SELECT chunk_id FROM tombstones WHERE segment_id = ?", (seg_id,))]
-    if dead:
-        vectors.remove(np.asarray(dead, dtype=np.int64))
+    dead = tombstones(db, seg_id)
+    if len(dead):
+        vectors.remove(dead)
     return vectors
 
 

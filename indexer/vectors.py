@@ -62,21 +62,22 @@ class VectorPolicy:
         return cls(kind=kind, **names)
 
 
-def choose_kind(policy: VectorPolicy, live: int) -> str:
-    """The type to write for a segment of `live` vectors (see segment_kind)."""
-    if policy.kind != "auto":
-        return policy.kind
-    if policy.ivfpq_threshold and live >= policy.ivfpq_threshold:
-        return "ivfpq"
-    return "hnsw" if live >= policy.hnsw_threshold else "flat"
-
-
 def _f32(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _i64(x) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(list(x) if not isinstance(x, np.ndarray) else x, dtype=np.int64))
+
+
+def sorted_ids(ids) -> np.ndarray:
+    """Chunk ids sorted, without repeats: checked in one pass when they already are (np.unique hashes, 4x slower
+    than sorting for 250,000 ids, and a filter's ids reach every segment)."""
+    ids = _i64(ids)
+    if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+        ids = np.sort(ids)
+        ids = ids[np.r_[True, ids[1:] != ids[:-1]]]
+    return ids
 
 
 def _exact(vectors: np.ndarray, labels: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,8 +263,9 @@ class HNSWIndex(VectorIndex):
         self._lookup = None
         self._live_sel = None
 
-    def _positions(self, ids: np.ndarray) -> np.ndarray:
-        """Live positions holding these chunk ids (ids not present are ignored)."""
+    def _positions(self, ids: np.ndarray, presorted: bool = False) -> np.ndarray:
+        """Live positions holding these chunk ids (ids not present are ignored); `presorted`: the ids are sorted,
+        and only those within this segment's range are looked up."""
         if self._lookup is None:
             live = np.flatnonzero(~self.dead)
             order = np.argsort(self.labels[live], kind="stable")
@@ -271,6 +273,8 @@ class HNSWIndex(VectorIndex):
         keys, pos = self._lookup
         if not len(keys) or not len(ids):
             return np.zeros(0, np.int64)
+        if presorted:
+            ids = ids[np.searchsorted(ids, keys[0]):np.searchsorted(ids, keys[-1], side="right")]
         at = np.clip(np.searchsorted(keys, ids), 0, len(keys) - 1)
         return pos[at[keys[at] == ids]]
 
@@ -315,7 +319,7 @@ class HNSWIndex(VectorIndex):
         q = _f32(query.reshape(1, -1))
         live = len(self)
         if allowed is not None:
-            positions = self._positions(np.unique(_i64(allowed)))
+            positions = self._positions(sorted_ids(allowed), presorted=True)
             k = min(k, len(positions))
             if k <= 0:
                 return EMPTY
@@ -425,7 +429,12 @@ def segment_kind(policy: VectorPolicy, live: int) -> str:
     """The type a new segment of `live` vectors is written as: HNSW from `hnsw_threshold` vectors under `auto`
     (exact search below: small segments are searched faster than a graph is built); IVF-PQ needs 1000 vectors to
     train on, so a smaller segment of an IVF-PQ index is exact."""
-    kind = choose_kind(policy, live)
+    if policy.kind != "auto":
+        kind = policy.kind
+    elif policy.ivfpq_threshold and live >= policy.ivfpq_threshold:
+        kind = "ivfpq"
+    else:
+        kind = "hnsw" if live >= policy.hnsw_threshold else "flat"
     return "flat" if kind == "ivfpq" and live < 1000 else kind
 
 
@@ -435,13 +444,13 @@ class SegmentedVectors:
 
     HNSW segments share the search depth by size: each searches with ef_search x its share of the HNSW vectors,
     at least MIN_EF, so 20 segments cost a few times what one merged graph costs instead of 20 times it (recall
-    and times in docs/scale.md). Each segment is first asked for its best FIRST_K only; a segment whose FIRST_K-th score still
-    reaches the k-th best score found is asked again for k (over flat segments still exactly the merged top k:
-    a segment not asked again has nothing better than the k-th score below its FIRST_K). Most queries' top k
-    spread over the segments, so most segments are searched at the shallow depth only. Segments are searched in
-    one task per core (FAISS releases the GIL)."""
+    and times in docs/scale.md). Each segment is first asked for its best FIRST_K only; a segment whose FIRST_K-th
+    score still reaches the k-th best score found is asked again for k (over flat segments still exactly the
+    merged top k: a segment not asked again has nothing better than the k-th score below its FIRST_K). Most
+    queries' top k spread over the segments, so most segments are searched at the shallow depth only. The calling
+    thread and a pool thread per other core take the segments in turn (FAISS releases the GIL)."""
 
-    MIN_EF = 32
+    MIN_EF = 24     # 20 graphs of 50,000: recall@10 0.992 against 0.997 at 32, a fifth less work (docs/scale.md)
     FIRST_K = 16
 
     def __init__(self, dim: int, segments: list[tuple[int, VectorIndex]]):
@@ -476,24 +485,21 @@ class SegmentedVectors:
             return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
         return np.concatenate([i for i, _ in parts]), np.concatenate([v for _, v in parts])
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """`threads`: how many cores to search the segments on (all by default; hybrid search leaves one to its
-        keyword leg)."""
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         live = [v for _, v in self.segments if len(v)]
         if not live:
             return EMPTY
         if len(live) == 1:
             return live[0].search(query, k, allowed)
         first = min(k, self.FIRST_K)
-        threads = threads or CORES
-        found = _each(live, lambda v: v.search(query, first, allowed), threads)
+        if allowed is not None:
+            allowed = sorted_ids(allowed)           # once, not in every segment
+        found = _each(live, lambda v: v.search(query, first, allowed))
         scores = np.concatenate([s for s, _ in found])
         if first < k and len(scores):
             kth = np.sort(scores)[::-1][:k][-1]
             again = [i for i, (s, _) in enumerate(found) if len(s) == first and s[-1] >= kth]
-            for i, deeper in zip(again, _each([live[i] for i in again], lambda v: v.search(query, k, allowed),
-                                              threads)):
+            for i, deeper in zip(again, _each([live[i] for i in again], lambda v: v.search(query, k, allowed))):
                 found[i] = deeper
         scores = np.concatenate([s for s, _ in found])
         ids = np.concatenate([i for _, i in found])
@@ -501,16 +507,21 @@ class SegmentedVectors:
         return scores[order], ids[order]
 
 
-def _each(segments: list, search, threads: int) -> list:
-    """search(segment) for each segment, in one task per thread (20 tasks cost more in hand-offs than they
-    gain)."""
-    tasks = min(len(segments), threads)
-    if tasks <= 1:
-        return [search(v) for v in segments]
-    parts = list(_SEARCH_POOL.map(lambda j: [search(v) for v in segments[j::tasks]], range(tasks)))
+def _each(segments: list, search) -> list:
+    """search(segment) for each segment: the calling thread and CORES - 1 pool threads take the next segment
+    until none is left, so a thread slowed by other work (hybrid search's keyword leg) takes fewer (one task per
+    segment costs more in hand-offs than it gains)."""
     out: list = [None] * len(segments)
-    for j, part in enumerate(parts):
-        out[j::tasks] = part
+    todo = iter(range(len(segments)))      # next() on it is atomic under the GIL
+
+    def work() -> None:
+        for i in todo:
+            out[i] = search(segments[i])
+
+    helpers = [_SEARCH_POOL.submit(work) for _ in range(min(len(segments), CORES) - 1)]
+    work()
+    for helper in helpers:
+        helper.result()
     return out
 
 

@@ -25,11 +25,12 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from . import keyword_segments
 from .articles import Article
 from .chunking import Chunk
 from .format import (DATABASE, FORMAT, FORMAT_1_POINTER, FORMAT_VERSION, LOCK, MANIFEST, RETIRED_GRACE_SECONDS,
                      SCHEMA, SEGMENTS, IndexBusy, IndexStoreError, connect, fsync as _fsync, is_format_1,
-                     latest_commit, parse_manifest)
+                     latest_commit, parse_manifest, segment_file, tombstones)
 from .keyword import KeywordIndex
 from .reader import load_segment
 from .vectors import VectorIndex, VectorPolicy, segment_kind
@@ -58,6 +59,14 @@ def _write_failure(exc: BaseException, folder: Path) -> IndexStoreError | None:
 
 def _chunks_file(segment_file: str) -> str:
     return segment_file.removesuffix(".faiss") + ".chunks.npy"
+
+
+def _remove(path: Path) -> None:
+    """A file of segments/, or a folder (a keyword segment)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class IndexWriter:
@@ -99,6 +108,7 @@ class IndexWriter:
             self.db.executescript(SCHEMA)
             self._collect_files()
             self._begin()
+            self._add_keyword_segments()
         except BaseException as exc:
             self._unlock()
             if clear := _write_failure(exc, self.index_dir):
@@ -133,10 +143,11 @@ class IndexWriter:
         self._lock.close()
 
     def _remove_written(self) -> None:
-        for path in self._written:
-            for p in path.parent.glob(path.name + "*"):
-                p.unlink(missing_ok=True)
-            Path(path.parent / _chunks_file(path.name)).unlink(missing_ok=True)
+        names = {path.name for path in self._written}
+        if names:
+            for p in (self.index_dir / SEGMENTS).iterdir():
+                if segment_file(p.name) in names:
+                    _remove(p)
         self._written = []
 
     def _checkpoint(self) -> None:
@@ -157,10 +168,10 @@ class IndexWriter:
         now = time.time()
         gone = [f for f, at in retired.items() if now - at >= RETIRED_GRACE_SECONDS]
         for path in (self.index_dir / SEGMENTS).iterdir():
-            base = path.name.split(".")[0] + ".faiss"
-            if base in named or (base in retired and base not in gone):
+            base = segment_file(path.name)
+            if path.suffix != ".tmp" and (base in named or (base in retired and base not in gone)):
                 continue
-            path.unlink(missing_ok=True)
+            _remove(path)
         if gone:
             self.db.executemany("DELETE FROM retired WHERE file = ?", [(f,) for f in gone])
 
@@ -259,11 +270,34 @@ class IndexWriter:
         self._written.append(path)
         files = index.save(path)
         chunks_path = self.index_dir / SEGMENTS / _chunks_file(name)
-        np.save(chunks_path, np.sort(ids))
+        ids = np.sort(ids)
+        np.save(chunks_path, ids)
         for f in (*files, chunks_path):
             _fsync(f)
-        _fsync(self.index_dir / SEGMENTS)
+        self._write_keywords(name, ids)
         return seg_id
+
+    def _write_keywords(self, segment: str, ids: np.ndarray) -> None:
+        """The segment's keyword segment (indexer/keyword_segments.py), from the passages' FTS5 rows."""
+        def passages() -> Iterator[tuple[int, str, str]]:
+            for i in range(0, len(ids), 5000):
+                part = [int(c) for c in ids[i:i + 5000]]
+                yield from self.db.execute(f"SELECT rowid, text, title FROM chunks_fts WHERE rowid IN "
+                                           f"({','.join('?' * len(part))}) ORDER BY rowid", part)
+
+        keyword_segments.write(self.index_dir / SEGMENTS / keyword_segments.folder_name(segment), passages())
+
+    def _add_keyword_segments(self) -> None:
+        """Keyword segments for the segments of an index written before they existed, from what its last commit
+        holds (the build has changed nothing yet): a reader opening that commit finds them complete."""
+        missing = [(seg_id, file) for seg_id, file, *_ in self._segments()
+                   if not (self.index_dir / SEGMENTS / keyword_segments.folder_name(file)).is_dir()]
+        if missing:
+            log.info("edsearch: writing keyword segments for %d existing segments of %s", len(missing),
+                     self.index_dir)
+        for seg_id, file in missing:
+            ids = np.load(self.index_dir / SEGMENTS / _chunks_file(file))
+            self._write_keywords(file, ids[~np.isin(ids, tombstones(self.db, seg_id))])
 
     def _describe_segments(self) -> dict:
         segs = [{"id": seg_id, "file": file, "type": kind, "vectors": stored, "tombstones": dead}

@@ -59,6 +59,7 @@ def test_large_index_takes_keyword_candidates_by_tiers_and_scores_them_exactly(n
     from api import Retriever
 
     large = Retriever(news_index, replace(settings, keyword_all_terms_above=0))   # act as a large index
+    large.reader.keyword_segments = None     # ... without keyword segments (or for filtered and phrase queries)
     small = Retriever(news_index, settings)
     reader = large.reader
 

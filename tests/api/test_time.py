@@ -66,6 +66,25 @@ def test_cptpp_in_2026_returns_only_2026_and_says_so(dated):
     assert off.retrieval_query == CPTPP_2026_QUESTION
 
 
+def test_an_undated_archive_searches_date_words_as_words(tmp_path, settings, embedder):
+    """With no dated article a date filter would match nothing: the question is searched as typed, year and all."""
+    from api import Retriever
+    from indexer import build_index
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "harbour.md").write_text("---\ntitle: Harbour dredging\n---\nIn 2013 the harbour board voted to fund "
+                                    "dredging of the old channel.\n")
+    (src / "rates.md").write_text("---\ntitle: Rates\n---\nThe central bank held interest rates steady.\n")
+    build_index([src], tmp_path / "index", settings=settings, progress=False)
+    undated = Retriever(tmp_path / "index", settings)
+    question = "what did the harbour board decide in 2013?"
+    result = undated.search(question, k=5)
+    assert result.applied_filters == [] and result.retrieval_query == question
+    assert result.hits[0].article.id == "harbour"
+    assert undated.ask(question, generate=False).sources[0].article.id == "harbour"
+
+
 def test_explicit_dates_win_over_date_words(dated):
     from indexer.reader import Filters
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from indexer import IndexReader, ModelMismatch, build_index
-from indexer.format import CorruptIndex, IndexNotFound
+from indexer.format import CorruptIndex, IndexNotFound, build_running, segment_file
 from indexer.reader import published_version
 
 from ..conftest import ROOT, SEEDS
@@ -212,7 +212,7 @@ def segment_files(index: Path) -> set[str]:
 def named_segment_files(index: Path) -> set[str]:
     """The files the latest commit's segments consist of."""
     names = {s["file"] for s in IndexReader(index).manifest["vectors"]["segments"]}
-    return {p.name for p in (index / "segments").iterdir() if p.name.split(".")[0] + ".faiss" in names}
+    return {p.name for p in (index / "segments").iterdir() if segment_file(p.name) in names}
 
 
 def orphan_files(index: Path) -> set[str]:
@@ -222,17 +222,6 @@ def orphan_files(index: Path) -> set[str]:
     db = sqlite3.connect(index / "edsearch.db")
     known = {r[0] for r in db.execute("SELECT file FROM segments UNION SELECT file FROM retired")}
     db.close()
-    return {p.name for p in (index / "segments").iterdir() if p.name.split(".")[0] + ".faiss" not in known}
+    return {p.name for p in (index / "segments").iterdir() if segment_file(p.name) not in known}
 
 
-def build_running(index: Path) -> bool:
-    """Whether a build holds the index's lock."""
-    import fcntl
-
-    with open(index / ".lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False

@@ -164,6 +164,22 @@ def test_segments_give_the_top_k_of_one_merged_index(data):
                 assert by_topic.search(qq, k, a)[1].tolist() == everything.search(qq, k, a)[1].tolist()
 
 
+def test_filtered_search_over_hnsw_segments_finds_allowed_ids_at_each_segments_edges(data):
+    """Each segment looks up only the allowed ids within its own id range: the ids at the ranges' edges, given
+    unsorted and repeated, are still found."""
+    ids, x, q = data
+    halves = [slice(0, 2500), slice(2500, 5000)]
+    seg = SegmentedVectors(DIM, [(n, VectorIndex.build("hnsw", DIM, ids[h], x[h], SMALL)) for n, h in
+                                 enumerate(halves, 1)])
+    edges = np.array([ids[0], ids[2499], ids[2500], ids[-1]])
+    allowed = np.concatenate([edges[::-1], edges, ids[1000:1004]])
+    whole = VectorIndex.build("flat", DIM, ids, x)
+    for qq in q[:5]:
+        got = seg.search(qq, 8, allowed)[1]
+        assert sorted(got.tolist()) == sorted(set(allowed.tolist()))
+        assert got.tolist() == whole.search(qq, 8, allowed)[1].tolist()
+
+
 def test_build_with_hnsw_segments_never_brings_back_old_passages(tmp_path, settings, embedder):
     from indexer import IndexReader, build_index
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from indexer import IndexReader
-from indexer.format import IndexNotFound
+from indexer.format import IndexNotFound, build_running
 from indexer.reader import published_version
 
-from .test_build import build_running
 from indexer.watch import Watcher, parse_interval
 
 from ..conftest import ROOT

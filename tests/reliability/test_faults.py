@@ -286,6 +286,33 @@ def test_a_server_started_on_a_corrupt_index_says_so(index_copy, settings, keep,
         assert r.status_code == 503 and r.json()["error"]["code"] == "no_index"
 
 
+def test_an_empty_or_tableless_database_is_a_first_build_in_progress_only_while_a_build_holds_the_lock(tmp_path):
+    """The first build creates edsearch.db before SQLite writes its first page and its tables: a reader that looks
+    then is told no index is published yet, not that the index is corrupt; with no build running it is corrupt."""
+    import fcntl
+    import sqlite3
+
+    from indexer.format import IndexNotFound
+
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    (idx / "edsearch.db").write_bytes(b"")
+
+    def tableless():
+        (idx / "edsearch.db").unlink()
+        sqlite3.connect(idx / "edsearch.db").execute("PRAGMA journal_mode = WAL").fetchone()
+
+    for make, corrupt in ((lambda: None, "not an SQLite database"), (tableless, "no such table")):
+        make()
+        with open(idx / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with pytest.raises(IndexNotFound, match="the first build is writing it"):
+                IndexReader(idx)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        with pytest.raises(CorruptIndex, match=corrupt):
+            IndexReader(idx)
+
+
 def _assert_clean_failure(idx: Path, before: int, files: set[str], exc: pytest.ExceptionInfo) -> None:
     assert "no space left" in str(exc.value) and "published index is unchanged" in str(exc.value)
     assert published_version(idx) == before and segment_files(idx) == files
