@@ -17,7 +17,6 @@ from indexer.config import Settings
 from indexer.embedding import query_embedder_for
 from indexer.format import IndexStoreError, ModelMismatch
 from indexer.reader import Filters, IndexReader, StoredArticle, published_version
-from indexer.vectors import CORES
 
 from . import citations, keyword, timeparse
 from .answer_model import is_question
