@@ -202,14 +202,16 @@ print(json.dumps({"p50": float(np.percentile(times, 50)), "p95": float(np.percen
 """
 
 
-def latency(baseline: Path, rounds: int) -> dict:
+def latency(baseline: Path, rounds: int, baseline_index: Path | None = None) -> dict:
+    """/ask p50 and p95 of this checkout and of `baseline` over the BBC index (`baseline_index`: the same corpus
+    indexed by the baseline's own code, for a checkout older than this index format)."""
     open_index(BBC_INDEX, BBC_CORPUS)
     qs = [q["question"] for q in load_questions()][:100]
     out = {}
     for _ in range(rounds):           # interleaved, so a busy neighbour on the cores weighs on both alike
-        for name, root in (("baseline", baseline), ("this", ROOT)):
+        for name, root, index in (("baseline", baseline, baseline_index or BBC_INDEX), ("this", ROOT, BBC_INDEX)):
             env = {**os.environ, "PYTHONPATH": str(root)}
-            res = subprocess.run([sys.executable, "-c", LATENCY_SCRIPT, str(root), str(BBC_INDEX), json.dumps(qs)],
+            res = subprocess.run([sys.executable, "-c", LATENCY_SCRIPT, str(root), str(index), json.dumps(qs)],
                                  env=env, capture_output=True, text=True, check=True, cwd=root)
             out.setdefault(name, []).append(json.loads(res.stdout.strip().splitlines()[-1]))
     return {name: {"p50": float(np.median([r["p50"] for r in runs])),
@@ -224,6 +226,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-bbc", action="store_true")
     ap.add_argument("--latency", action="store_true")
     ap.add_argument("--baseline", type=Path, default=Path("/work/baseline"))
+    ap.add_argument("--baseline-index", type=Path, default=None,
+                    help="the BBC corpus indexed by the baseline checkout (one older than this index format)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--answer-length", type=int, default=0, metavar="N",
                     help="compare answer-length rules on N held-out questions after the first --n (not reported)")
@@ -259,7 +263,7 @@ def main(argv=None) -> int:
             print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | {right:.3f} | {answered:.3f} | "
                   f"{1 - removed_declined:.3f} | {1 - none_declined:.3f} |")
     if args.latency:
-        lat = latency(args.baseline, args.rounds)
+        lat = latency(args.baseline, args.rounds, args.baseline_index)
         print(f"\n/ask latency over the BBC index (Retriever.ask in-process, {lat['this']['n']} questions, "
               f"median of {lat['this']['rounds']} interleaved rounds)")
         print("| checkout | p50 ms | p95 ms |\n|---|---|---|")
