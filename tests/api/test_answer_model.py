@@ -46,6 +46,24 @@ def test_answer_sentence_scores_above_its_distractor(embedder, question, answer,
     assert p_answer > p_distractor
 
 
+def test_the_cross_encoder_reads_only_the_best_sentences(embedder):
+    """Of 25 sentences it reads the CROSS_ENCODER_TOP with the best cosine + word overlap (the answer among them);
+    the others get the lowest logit read, so they rank below every sentence read."""
+    question = "When did the Berlin Wall fall?"
+    texts = ["The Berlin Wall fell on 9 November 1989, after weeks of protest."] + [
+        f"Recipe {i}: simmer {i + 2} onions with thyme until the soup thickens." for i in range(24)]
+    model = M.load()
+    q = M.Question.of(question, lambda t: 5.0)
+    vecs = embedder.encode([question] + texts)
+    logits = model.cross_encoder_logits(q, vecs[0], texts, vecs[1:])
+    assert logits.shape == (25,) and logits[0] == logits.max()
+    floor = logits.min()
+    assert (logits == floor).sum() >= 25 - M.CROSS_ENCODER_TOP + 1       # unread ones, and the lowest read one
+    read = np.flatnonzero(logits > floor)
+    alone = model.cross_encoder.score(question, [texts[i] for i in read])
+    np.testing.assert_allclose(logits[read], alone, atol=0.05)
+
+
 @pytest.mark.parametrize("stated, near, answer", [
     ("Who beat United in the cup final?", "Who beat Arsenal in the cup final?", "Rovers beat United"),
     ("How much did the central bank lift interest rates?",
