@@ -56,13 +56,13 @@ _QTYPES = (
 QTYPES = tuple(name for name, _ in _QTYPES)
 
 SENTENCE_FEATURES = (
-    "ce", "ce_gap", "ce_rank_inv", "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex", "lex_idf", "bigram",
-    "context_lex_idf", "log_words",
+    "ce", "ce_gap", "ce_rank_inv", "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex",
+    "lex_idf", "bigram", "context_lex_idf", "log_words",
     "new_cap", "new_num", "new_time", "type_match", "q_cap_missing", "q_num_missing", "max_missing_idf",
     *(f"q_{t}" for t in QTYPES),
 )
-EVIDENCE_FEATURES = ("p1", "logit_p1", "p2", "p_gap", "max_ce", "second_ce", "best_cos", "missing_all", "missing_best_context",
-                     "q_cap_missing_all", "q_num_missing_all", "max_lex_idf", "max_context_lex_idf", "max_bigram",
+EVIDENCE_FEATURES = ("p1", "logit_p1", "p2", "p_gap", "max_ce", "second_ce", "best_cos", "missing_all",
+                     "missing_best_context", "q_cap_missing_all", "q_num_missing_all", "max_lex_idf", "max_context_lex_idf", "max_bigram",
                      *(f"best_{f}" for f in SENTENCE_FEATURES))
 
 
@@ -202,7 +202,8 @@ def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np
         new_num = float(bool(s.numbers - q_nums))
         new_time = float(bool(s.times - q_nums))
         s_all = s.stems | s.caps | s.numbers
-        out[i] = (ce[i], ce[i] - ce.max(), 1.0 / ce_rank[i], cos[i], cos[i] - cos[order[0]], 1.0 / rank[i], 1.0 / max(1, int(ranks[i])), passage_idf,
+        out[i] = (ce[i], ce[i] - ce.max(), 1.0 / ce_rank[i], cos[i], cos[i] - cos[order[0]], 1.0 / rank[i],
+                  1.0 / max(1, int(ranks[i])), passage_idf,
                   lex, lex_idf, bigram, ctx_idf, math.log1p(s.n_words), new_cap, new_num, new_time,
                   _type_match(q.qtype, new_cap, new_num, new_time),
                   _missing_share(q.info.caps, s.caps | s.stems), _missing_share(q_nums, s_all), max_missing,

@@ -375,7 +375,8 @@ def main(argv=None) -> int:
         "trained_on": {"data": "SQuAD v1.1 train", "articles": len(train_arts),
                        "excluded": f"train_answer's held-out articles and its {TRAIN_ARTICLES} head-training "
                                    "articles", "questions": len(items), "pairs": len(pairs),
-                       "pairs_seen": seen, "steps": steps, "planned_steps": total[0], "steps_in_data": len(plan), "epochs": args.epochs,
+                       "pairs_seen": seen, "steps": steps, "planned_steps": total[0], "steps_in_data": len(plan),
+                       "epochs": args.epochs,
                        "stopped": stopped or None, "minutes": round(train_s / 60, 1),
                        "pairs_per_s": round(rate, 1)},
         "seed": SEED, "held_out": metrics,
