@@ -234,16 +234,16 @@ class Answerer:
                                   [c.text for c in ranked], [c.context for c in ranked])
 
     @staticmethod
-    def select(ranked: list[Candidate], keep=None) -> list[Candidate]:
-        """The best sentence plus up to two runners-up the `keep(candidate, best)` rule admits (KEEP_SHARE by
-        default) that do not repeat a chosen one and keep the answer within MAX_ANSWER_CHARS, each with the
+    def select(ranked: list[Candidate], keep=_keep) -> list[Candidate]:
+        """The best sentence plus up to two runners-up the `keep(candidate, best)` rule admits (_keep:
+        KEEP_SHARE) that do not repeat a chosen one and keep the answer within MAX_ANSWER_CHARS, each with the
         sentence before it when it points back to it; reading order."""
         if not ranked:
             return []
         chosen = [ranked[0]]
         length = len(ranked[0].text)
         for c in ranked[1:]:
-            if len(chosen) >= MAX_SENTENCES or not (keep or _keep)(c, ranked[0]):
+            if len(chosen) >= MAX_SENTENCES or not keep(c, ranked[0]):
                 break
             if length + len(c.text) + 1 > MAX_ANSWER_CHARS:
                 continue

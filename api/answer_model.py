@@ -62,7 +62,8 @@ SENTENCE_FEATURES = (
     *(f"q_{t}" for t in QTYPES),
 )
 EVIDENCE_FEATURES = ("p1", "logit_p1", "p2", "p_gap", "max_ce", "second_ce", "best_cos", "missing_all",
-                     "missing_best_context", "q_cap_missing_all", "q_num_missing_all", "max_lex_idf", "max_context_lex_idf", "max_bigram",
+                     "missing_best_context", "q_cap_missing_all", "q_num_missing_all", "max_lex_idf",
+                     "max_context_lex_idf", "max_bigram",
                      *(f"best_{f}" for f in SENTENCE_FEATURES))
 
 
