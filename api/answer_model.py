@@ -30,7 +30,7 @@ from .cross_encoder import CrossEncoder
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "answer_model"
 FORMAT = 1
-# Sentences the cross-encoder reads per question (AnswerModel.cross_encoder_logits): what keeps /ask within its
+# Sentences the cross-encoder reads per question (cross_encoder_reads): what keeps /ask within its
 # latency budget; reading all of them changed one held-out figure by 0.005 (docs/ask.md).
 CROSS_ENCODER_TOP = 16
 
@@ -242,6 +242,23 @@ def evidence_features(q: Question, feats: np.ndarray, probs: np.ndarray, texts: 
 
 
 # -- the heads --
+def cross_encoder_reads(q: Question, q_vec, texts, vecs) -> np.ndarray:
+    """Indices of the sentences the cross-encoder reads: all of at most CROSS_ENCODER_TOP, else the
+    CROSS_ENCODER_TOP with the best cosine + 0.3 x word overlap (the former hand-set score). Training uses it too,
+    so the heads learn from the logits ask will give them."""
+    if len(texts) <= CROSS_ENCODER_TOP:
+        return np.arange(len(texts))
+    pre = np.asarray(vecs) @ q_vec + 0.3 * np.array([_share_present(q, text_info(t).stems)[0] for t in texts])
+    return np.argsort(-pre, kind="stable")[:CROSS_ENCODER_TOP]
+
+
+def unread_filled(n: int, top: np.ndarray, read: np.ndarray) -> np.ndarray:
+    """The logits of n sentences of which those at `top` were read; the unread get the lowest logit read."""
+    out = np.full(n, read.min() if len(read) else 0.0, dtype=np.float32)
+    out[top] = read
+    return out
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
@@ -295,18 +312,10 @@ class AnswerModel:
     cross_encoder: CrossEncoder
 
     def cross_encoder_logits(self, q: Question, q_vec, texts, vecs) -> np.ndarray:
-        """The cross-encoder's logit of each sentence; only the CROSS_ENCODER_TOP sentences with the best cosine +
-        0.3 x word overlap (the former hand-set score) are read, the others get the lowest logit read (it costs
-        ~2.5 ms a sentence; ask reads ~45 sentences, a question's /search ~90)."""
-        n = len(texts)
-        if n <= CROSS_ENCODER_TOP:
-            return self.cross_encoder.score(q.text, texts)
-        pre = np.asarray(vecs) @ q_vec + 0.3 * np.array([_share_present(q, text_info(t).stems)[0] for t in texts])
-        top = np.argsort(-pre, kind="stable")[:CROSS_ENCODER_TOP]
-        read = self.cross_encoder.score(q.text, [texts[i] for i in top])
-        out = np.full(n, read.min(), dtype=np.float32)
-        out[top] = read
-        return out
+        """The cross-encoder's logit of each sentence; it reads only those cross_encoder_reads picks (it costs
+        ~2.5 ms a sentence; ask has ~45 sentences, a question's /search ~90)."""
+        top = cross_encoder_reads(q, q_vec, texts, vecs)
+        return unread_filled(len(texts), top, self.cross_encoder.score(q.text, [texts[i] for i in top]))
 
     def score_sentences(self, q: Question, q_vec, texts, vecs, contexts, ranks,
                         passages) -> tuple[np.ndarray, np.ndarray]:

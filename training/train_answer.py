@@ -279,8 +279,10 @@ def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray, cross
         ids = np.concatenate([para_sents[p] for p in paras])
         texts = [fold.sents[i] for i in ids]
         ranks = np.concatenate([np.full(len(para_sents[p]), rank[p]) for p in paras])
+        top = M.cross_encoder_reads(q, vec, texts, sv[ids])
+        ce = M.unread_filled(len(ids), top, cross(qtext, ids[top]))
         feats = M.sentence_features(q, vec, texts, sv[ids], [fold.contexts[i] for i in ids], ranks,
-                                    [fold.paras[fold.sent_para[i]].text for i in ids], cross(qtext, ids))
+                                    [fold.paras[fold.sent_para[i]].text for i in ids], ce)
         labels = (ids == gold).astype(np.int8)
         # another paragraph's sentence that happens to hold the answer string is neither positive nor negative
         keep = np.array([i == gold or answer.lower() not in fold.sents[i].lower() or cond == "perturbed"

