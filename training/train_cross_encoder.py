@@ -356,7 +356,7 @@ def main(argv=None) -> int:
             eta = (total[0] - step) * elapsed / step
             print(f"  step {step}/{total[0]}  {rate:.0f} pairs/s  loss {run_loss:.4f}  lr {sched.get_last_lr()[0]:.2e}"
                   f"  elapsed {fmt_s(elapsed)}  ETA {fmt_s(eta)}", file=sys.stderr)
-        if args.max_minutes and (elapsed > 60 * args.max_minutes or step >= total[0]):
+        if args.max_minutes and step < len(plan) and (elapsed > 60 * args.max_minutes or step >= total[0]):
             stopped = f"stopped by --max-minutes {args.max_minutes:g} after {step} of {len(plan)} steps"
             print(f"  {stopped}", file=sys.stderr)
             break
