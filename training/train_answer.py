@@ -380,7 +380,9 @@ and to decline when the archive does not answer it. Three parts, all trained her
 
 - the **cross-encoder** (`cross_encoder/`): MiniLM (all-MiniLM-L6-v2, Apache-2.0) cut to its first
   {ce.get("layers")} transformer layers and fine-tuned to score (question, sentence) for "this sentence holds the
-  answer" (training/train_cross_encoder.py, docs/cross-encoder.md); run by OpenVINO, no torch at query time;
+  answer" (training/train_cross_encoder.py, docs/cross-encoder.md); run by OpenVINO, no torch at query time.
+  It reads only the {M.CROSS_ENCODER_TOP} sentences of a question with the best cosine + 0.3 x word overlap (the
+  others get the lowest logit read: `cross_encoder_reads`), in training as at query time;
 - the **sentence head** over {len(M.SENTENCE_FEATURES)} features of (question, sentence in its passage): the
   cross-encoder's logit, its gap to the best candidate's and its rank, the MiniLM cosine of question and sentence
   from the index's own embedder, word and idf-weighted overlap with the sentence and its neighbours, bigram
