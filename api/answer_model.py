@@ -128,6 +128,16 @@ recommendations view views position stance opinion opinions propose proposes pro
 urge urges urged""".split())
 
 
+_VOICE_RE = re.compile(r"\b(" + "|".join(sorted(VOICE_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+
+def without_voice(text: str) -> str:
+    """The question without the archive's voice words, for the cross-encoder: trained on SQuAD, it reads "the
+    board recommend" as part of what is asked. An all-capitals word ("US") is a name, kept."""
+    out = _VOICE_RE.sub(lambda m: m.group(0) if m.group(0).isupper() else "", text)
+    return re.sub(r"\s{2,}", " ", out).strip() or text
+
+
 @dataclass
 class Question:
     """The question's side of the features, computed once per question."""
@@ -139,6 +149,8 @@ class Question:
     bigrams: set[tuple[str, str]]
     info: TextInfo
     qtype: str
+    reader_text: str            # what the cross-encoder reads: the question without its voice words
+
 
     @classmethod
     def of(cls, text: str, idf: Callable[[str], float]) -> "Question":
@@ -148,7 +160,7 @@ class Question:
         bigrams = {(a, b) for a, b in zip(sl, sl[1:]) if a not in keyword.STOPWORDS or b not in keyword.STOPWORDS}
         return cls(text, terms, [keyword._stem(t) for t in terms],
                    np.array([max(idf(t), 1e-3) for t in terms], dtype=np.float64), bigrams, info,
-                   question_type(text))
+                   question_type(text), without_voice(text))
 
 
 def _share_present(q: Question, stems: set[str]) -> tuple[float, float, float]:
@@ -315,7 +327,7 @@ class AnswerModel:
         """The cross-encoder's logit of each sentence; it reads only those cross_encoder_reads picks (it costs
         ~2.5 ms a sentence; ask has ~45 sentences, a question's /search ~90)."""
         top = cross_encoder_reads(q, q_vec, texts, vecs)
-        return unread_filled(len(texts), top, self.cross_encoder.score(q.text, [texts[i] for i in top]))
+        return unread_filled(len(texts), top, self.cross_encoder.score(q.reader_text, [texts[i] for i in top]))
 
     def score_sentences(self, q: Question, q_vec, texts, vecs, contexts, ranks,
                         passages) -> tuple[np.ndarray, np.ndarray]:

@@ -280,7 +280,7 @@ def groups_for(fold: Fold, qv: np.ndarray, pv: np.ndarray, sv: np.ndarray, cross
         texts = [fold.sents[i] for i in ids]
         ranks = np.concatenate([np.full(len(para_sents[p]), rank[p]) for p in paras])
         top = M.cross_encoder_reads(q, vec, texts, sv[ids])
-        ce = M.unread_filled(len(ids), top, cross(qtext, ids[top]))
+        ce = M.unread_filled(len(ids), top, cross(q.reader_text, ids[top]))
         feats = M.sentence_features(q, vec, texts, sv[ids], [fold.contexts[i] for i in ids], ranks,
                                     [fold.paras[fold.sent_para[i]].text for i in ids], ce)
         labels = (ids == gold).astype(np.int8)
