@@ -39,7 +39,7 @@ train-answer: install
 	PYTHONPATH=. $(BIN)/python training/train_answer.py
 
 # The answer cross-encoder (api/answer_model/cross_encoder/): MiniLM fine-tuned on SQuAD v1.1 train in ../shared,
-# exported to OpenVINO (training/train_cross_encoder.py; the shipped one: 3 layers, 24,000 questions, 33 min on 2 cores)
+# exported to OpenVINO (training/train_cross_encoder.py; the shipped one: 6 layers, 24,000 questions, 80 min on 2 cores)
 train-cross-encoder: install
 	$(BIN)/python -m pip install -q -e '.[train]'
 	PYTHONPATH=. $(BIN)/python training/train_cross_encoder.py

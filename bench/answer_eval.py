@@ -9,6 +9,8 @@ project's own build_index. For a seeded sample of held-out questions (--n):
     passages of the ranking move up, as if the paragraph were not indexed. Declined is right.
   * perturbed: the question with a year, number or name swapped for one its paragraph does not state
     (training/train_answer.py's `perturb`: another year, another party of the same article). Declined is right.
+  * word swapped: the question with a word after "the"/"a"/"an" swapped for another such word of its article that
+    its paragraph lacks (`swap_noun`: "the harbour works" -> "the airport works"). Declined is right.
 
 BBC (bench/ask_questions.jsonl over ../shared/corpora/bbc-news/bbc.jsonl): answerable questions answered and
 citing their article; unanswerable ones and answerable ones with their article removed answered anyway.
@@ -37,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from indexer.reader import published_version  # noqa: E402
-from training.train_answer import SEED, answer_start, load_squad, perturb, split_articles  # noqa: E402
+from training.train_answer import (  # noqa: E402
+    SEED, answer_start, determiner_nouns, load_squad, perturb, split_articles, swap_noun)
 
 CACHE = Path("~/.cache/edsearch/answer-eval").expanduser()
 BBC_CORPUS = ROOT.parent / "shared" / "corpora" / "bbc-news" / "bbc.jsonl"
@@ -117,7 +120,8 @@ def squad_eval(n: int) -> dict:
     answerer = Answerer(retriever)
     rng = random.Random(SEED)
     sample = rng.sample(qs, min(n, len(qs)))
-    rows = {"answerable": [], "removed": [], "perturbed": []}
+    rows = {"answerable": [], "removed": [], "perturbed": [], "swapped": []}
+    noun_rng = random.Random(SEED + 7)     # its own stream: the sample and the perturbed questions stay as they were
     t0 = time.perf_counter()
     for i, (q, gold, aid, context, art) in enumerate(sample):
         rows["answerable"].append((*judge(answerer, q), gold))
@@ -126,9 +130,13 @@ def squad_eval(n: int) -> dict:
         pq = perturb(q, context, caps, rng)
         if pq:
             rows["perturbed"].append((*judge(answerer, pq), gold))
+        sq = swap_noun(q, context, determiner_nouns(p["context"] for p in art["paragraphs"]), noun_rng)
+        if sq:
+            rows["swapped"].append((*judge(answerer, sq), gold))
         if i % 50 == 0:
             print(f"  {i}/{len(sample)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    return {"n": len(sample), "paragraphs": n_docs, "perturbed_n": len(rows["perturbed"]), "rows": rows}
+    return {"n": len(sample), "paragraphs": n_docs, "perturbed_n": len(rows["perturbed"]),
+            "swapped_n": len(rows["swapped"]), "rows": rows}
 
 
 def answer_length(n: int, reported: int, shares=(0.1, 0.2, 0.3, 0.5)) -> list[tuple]:
@@ -240,9 +248,11 @@ def main(argv=None) -> int:
     if not args.skip_squad:
         s = squad_eval(args.n)
         print(f"\nSQuAD held-out fold: n={s['n']} questions (seeded sample) over an index of {s['paragraphs']} "
-              f"held-out paragraphs (one article per paragraph); {s['perturbed_n']} perturbed questions")
+              f"held-out paragraphs (one article per paragraph); {s['perturbed_n']} perturbed questions, "
+              f"{s['swapped_n']} with a word swapped")
         print("| threshold | gold answer in a cited answer of <= 500 chars (>= 0.85) | answered (>= 0.93) | declined "
-              "with own paragraph left out (>= 0.85) | perturbed declined (>= 0.80) |\n|---|---|---|---|---|")
+              "with own paragraph left out (>= 0.85) | perturbed declined (>= 0.80) | word swapped declined |\n"
+              "|---|---|---|---|---|---|")
         for t, *v in sweep(s["rows"], squad_right, grid):
             print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
     if args.answer_length:

@@ -79,11 +79,15 @@ def test_select_keeps_the_answer_within_500_characters():
     assert [c.text for c in Answerer.select(ranked)] == ["x" * 300, "short one"]
 
 
-def test_a_topic_the_archive_never_names_is_declined(retriever):
-    """Same form as the CPTPP question; the seeds never mention Brexit."""
+@pytest.mark.parametrize("form", [CPTPP_QUESTION.replace("CPTPP", "{}"), "what is our position on the {}?",
+                                  "what do we think of {}?"])
+def test_a_topic_the_archive_never_names_is_declined(retriever, form):
+    """Questions about the archive's own voice on a topic (the evidence head learns them: topic questions in
+    training/train_answer.py): answered on CPTPP, which the seeds discuss; declined on Brexit, which they never
+    mention."""
     answerer = Answerer(retriever)
-    named = answerer.prepare(CPTPP_QUESTION).confidence
-    unnamed = answerer.prepare("what did the board recommend on Brexit?").confidence
+    named = answerer.prepare(form.format("CPTPP")).confidence
+    unnamed = answerer.prepare(form.format("Brexit")).confidence
     assert named >= threshold() > unnamed
-    assert not retriever.ask("what did the board recommend on Brexit?").found
+    assert not retriever.ask(form.format("Brexit")).found
     assert answerer.idf("brexit") > answerer.idf("cptpp") > 0
