@@ -236,6 +236,11 @@ def sentence_features(q: Question, q_vec: np.ndarray, texts: list[str], vecs: np
     return out
 
 
+def _question_kind(q: Question) -> tuple[float, float]:
+    """The evidence features of the question alone: q_self, q_terms."""
+    return float(q.self_voice), math.log1p(len(q.stems))
+
+
 def evidence_features(q: Question, feats: np.ndarray, probs: np.ndarray, texts: list[str],
                       contexts: list[str]) -> np.ndarray:
     """Features (len(EVIDENCE_FEATURES),) of all candidate sentences together, given the sentence head's
@@ -245,7 +250,7 @@ def evidence_features(q: Question, feats: np.ndarray, probs: np.ndarray, texts: 
         col = EVIDENCE_FEATURES.index
         out[[col(f) for f in ("logit_p1", "max_ce", "second_ce")]] = -10
         out[[col(f) for f in ("missing_all", "missing_best_context", "q_cap_missing_all", "q_num_missing_all")]] = 1
-        out[col("q_self")], out[col("q_terms")] = float(q.self_voice), math.log1p(len(q.stems))
+        out[[col("q_self"), col("q_terms")]] = _question_kind(q)
         return out
     order = np.argsort(-probs, kind="stable")
     b = int(order[0])
@@ -258,7 +263,7 @@ def evidence_features(q: Question, feats: np.ndarray, probs: np.ndarray, texts: 
     pc = min(max(p1, 1e-6), 1 - 1e-6)
     col = SENTENCE_FEATURES.index
     ce = np.sort(feats[:, col("ce")])[::-1]
-    return np.array([float(q.self_voice), math.log1p(len(q.stems)), p1, math.log(pc / (1 - pc)), p2, p1 - p2,
+    return np.array([*_question_kind(q), p1, math.log(pc / (1 - pc)), p2, p1 - p2,
                      float(ce[0]), float(ce[1]) if len(ce) > 1 else -10.0,
                      float(feats[:, col("cos")].max()),
                      1.0 - present_all if q.stems else 0.0, 1.0 - present_ctx if q.stems else 0.0,
