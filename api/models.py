@@ -29,6 +29,9 @@ class Citation(BaseModel):
 class Ranks(BaseModel):
     dense: int | None = Field(None, description="1-based rank in the dense (vector) list; null if absent")
     keyword: int | None = Field(None, description="1-based rank in the keyword (BM25) list; null if absent")
+    answer: int | None = Field(None, description="For a question: 1-based rank of the hit's answer span score "
+                                                 "among the hits (fused with the retrieval order into `rank`); "
+                                                 "null for other queries")
 
 
 class AnswerSpan(BaseModel):
@@ -40,7 +43,8 @@ class AnswerSpan(BaseModel):
 
 class Hit(BaseModel):
     rank: int
-    score: float = Field(description="Fused score (RRF for hybrid, cosine for dense, BM25 for keyword)")
+    score: float = Field(description="Retrieval score (RRF for hybrid, cosine for dense, BM25 for keyword); a "
+                                     "question's rank also weighs the answer model (ranks.answer)")
     text: str = Field(description="The passage, exactly as in the stored article text")
     article: ArticleRef
     citation: Citation

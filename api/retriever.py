@@ -50,6 +50,19 @@ def _duplicates(article_id: str, identical: list[str], group: list[str]) -> dict
     return {"duplicates": same, "near_duplicates": [d for d in group if d != article_id and d not in same]}
 
 
+def rerank_by_answer(hits: list[Hit], weight: float) -> list[Hit]:
+    """A question's hits reordered by weighted reciprocal rank fusion of their retrieval order (weight 1) and the
+    order of their answer spans' scores (`weight`; 0 keeps the retrieval order); each hit's `ranks.answer` says
+    where the answer model put it. Only the k hits are reordered: the answer model reads no other passage."""
+    def score(h: Hit) -> float:
+        return h.answer_span.score if h.answer_span else -1.0
+
+    by_answer = sorted(range(len(hits)), key=lambda i: -score(hits[i]))      # stable: ties keep retrieval order
+    fused = rrf({"retrieval": range(len(hits)), "answer": by_answer}, weights={"answer": weight})
+    return [hits[i].model_copy(update={"rank": n, "ranks": hits[i].ranks.model_copy(update={"answer": r["answer"]})})
+            for n, (i, _, r) in enumerate(fused, 1)]
+
+
 class Retriever:
     """Searches one index folder; picks up a newly published version with `reload_if_changed()`."""
 
@@ -153,6 +166,7 @@ class Retriever:
                 hit.rank = rank
         if answer_spans and hits and is_question(query):
             hits = best_answer_spans(self, searched, hits)
+            hits = rerank_by_answer(hits, self.settings.answer_rerank_weight if sort == "relevance" else 0.0)
         return SearchResult(query=query, mode=mode, hits=hits, index_version=reader.version,
                             took_ms=round((time.perf_counter() - t0) * 1000, 2), applied_filters=applied,
                             retrieval_query=searched, sort=sort)

@@ -13,7 +13,17 @@ each index, hybrid search is run for a sweep of keyword weights (the dense weigh
 and dense search once. The keyword weight is chosen by the rule printed below the sweep, then the summary table
 gives baseline, titles alone, weighted fusion alone and both.
 
+--rerank: (b) a question's hits reordered with the answer model (api/retriever.py `rerank_by_answer`: weighted RRF
+of the retrieval order and the order of the hits' answer span scores). Over the passage-alone index with the
+Settings' fusion, each question's top 10 hits (as /search returns them, at most 2 per article) are scored once,
+then reordered for each answer weight (0 = retrieval order): nDCG@10 of the articles in that order and answer hits
+(the answering article in the first --hits-k). SciFact's claims are not questions (api.answer_model.is_question),
+so the rerank never applies to them: the script counts them. With --rerank-squad N, the same over N held-out SQuAD
+questions (bench/answer_eval.py's index and seeded sample), for the report only: the weight is chosen on the
+development questions.
+
     PYTHONPATH=. .venv/bin/python bench/retrieval_eval.py [--weights 0,0.25,0.5,0.75,1] [--hits-k 5]
+    PYTHONPATH=. .venv/bin/python bench/retrieval_eval.py --rerank [--rerank-squad 200]
 """
 from __future__ import annotations
 
@@ -31,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from api import Retriever  # noqa: E402
+from api.answer_model import is_question  # noqa: E402
 from api.evaluation import article_run, load_beir, score_run  # noqa: E402
 from indexer import build_index  # noqa: E402
 from indexer.config import Settings  # noqa: E402
@@ -38,6 +49,8 @@ from indexer.config import Settings  # noqa: E402
 SHARED = ROOT.parent / "shared"
 CACHE = Path("~/.cache/edsearch/retrieval").expanduser()
 SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+RERANK_SWEEP = (0.0, 0.25, 0.5, 1.0, 2.0)
+RERANK_DEPTH = 10
 
 
 @dataclasses.dataclass
@@ -115,6 +128,68 @@ def choose(sweep: dict[float, dict[str, dict[str, float]]], names: list[str]) ->
     return max(ok, key=lambda w: (round(sum(sweep[w][n]["ndcg@10"] for n in names) / len(names), 4), -abs(w - 1)))
 
 
+def rerank_table(retriever: Retriever, queries: dict[str, str], qrels: dict[str, dict[str, int]],
+                 answer_of: dict[str, str], hits_k: int) -> dict[float, dict[str, float]]:
+    """Per answer weight: nDCG@10 and answer hits of the question queries' top RRF hits reordered by
+    rerank_by_answer (the hits and their answer spans computed once, with the rerank off)."""
+    from api.evaluation import score_run
+    from api.retriever import rerank_by_answer
+
+    retriever.settings = dataclasses.replace(retriever.settings, answer_rerank_weight=0.0)
+    scored = {qid: retriever.search(q, RERANK_DEPTH).hits for qid, q in queries.items() if is_question(q)}
+    out = {}
+    for w in RERANK_SWEEP:
+        ordered = {qid: rerank_by_answer(hits, w) if w else hits for qid, hits in scored.items()}
+        run = {qid: {} for qid in ordered}
+        for qid, hits in ordered.items():
+            for h in hits:
+                run[qid].setdefault(h.article.id, float(RERANK_DEPTH - len(run[qid])))
+        means, _ = score_run({qid: qrels[qid] for qid in ordered}, run)
+        found = sum(any(h.article.id == answer_of[qid] for h in hits[:hits_k]) for qid, hits in ordered.items())
+        out[w] = {"questions": len(ordered), "ndcg@10": means["ndcg@10"], "answer_hits": found / max(1, len(ordered))}
+    return out
+
+
+def squad_questions(n: int) -> tuple[Retriever, dict[str, str], dict[str, dict[str, int]], dict[str, str]]:
+    """bench/answer_eval.py's held-out SQuAD index and its seeded sample of n questions (report only)."""
+    import random
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from answer_eval import SEED, heldout_index
+
+    retriever, qs, _ = heldout_index()
+    sample = random.Random(SEED).sample(qs, min(n, len(qs)))
+    queries = {f"q{i}": q for i, (q, *_) in enumerate(sample)}
+    answer_of = {f"q{i}": aid for i, (_, _, aid, *_) in enumerate(sample)}
+    return retriever, queries, {qid: {a: 1} for qid, a in answer_of.items()}, answer_of
+
+
+def rerank_main(sets: list[Dataset], hits_k: int, squad: int) -> int:
+    print(f"(b) questions' top {RERANK_DEPTH} hits reordered by the answer model: weighted RRF of the retrieval "
+          f"order (1) and the answer spans' order (the weight below; 0 = retrieval order); passage-alone index, "
+          f"keyword weight {Settings.from_env().rrf_keyword_weight:g}")
+    tables = []
+    for d in sets:
+        n_q = sum(map(is_question, d.queries.values()))
+        if not n_q or d.answer_of is None:
+            print(f"{d.name}: {n_q} of {len(d.queries)} queries are questions: the rerank leaves it unchanged")
+            continue
+        tables.append((d.name, rerank_table(open_variant(d, False), d.queries, d.qrels, d.answer_of, hits_k)))
+    if squad:
+        tables.append((f"squad held-out ({squad}, report only)", rerank_table(*squad_questions(squad), hits_k)))
+    print("| answer weight | " + " | ".join(f"{name} nDCG@10 | {name} answer hits@{hits_k}" for name, _ in tables)
+          + " |\n|---|" + "---|---|" * len(tables))
+    for w in RERANK_SWEEP:
+        print(f"| {w:g} | " + " | ".join(f"{t[w]['ndcg@10']:.4f} | {t[w]['answer_hits']:.4f}" for _, t in tables) + " |")
+    print("questions: " + ", ".join(f"{name} {t[0.0]['questions']}" for name, t in tables))
+    dev = [t for name, t in tables if not name.startswith("squad")]
+    if dev:     # the rule: lose neither nDCG@10 nor answer hits on a development set; best mean nDCG@10; ties: lighter
+        keeps = [w for w in RERANK_SWEEP if all(t[w][m] >= t[0.0][m] for t in dev for m in ("ndcg@10", "answer_hits"))]
+        best = max(keeps, key=lambda w: (round(sum(t[w]["ndcg@10"] for t in dev) / len(dev), 4), -w))
+        print(f"chosen by the rule: answer weight {best:g} (Settings now: {Settings.from_env().answer_rerank_weight:g})")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scifact", default=str(SHARED / "eval" / "scifact-dev"))
@@ -123,11 +198,16 @@ def main(argv=None) -> int:
     ap.add_argument("--questions", default=str(ROOT / "bench" / "ask_questions.jsonl"))
     ap.add_argument("--weights", default=",".join(map(str, SWEEP)), help="keyword weights to sweep (dense = 1)")
     ap.add_argument("--hits-k", type=int, default=5, help="passages an answer is drawn from (ask's k)")
+    ap.add_argument("--rerank", action="store_true", help="(b): questions' hits reordered by the answer model")
+    ap.add_argument("--rerank-squad", type=int, default=0, metavar="N",
+                    help="with --rerank: also N held-out SQuAD questions (report only)")
     args = ap.parse_args(argv)
     if args.split == "test":
         ap.error("choose weights on development data only, never on a test split")
     weights = sorted({float(w) for w in args.weights.split(",")} | {1.0})
     sets = datasets(Path(args.scifact), args.split, Path(args.bbc), Path(args.questions))
+    if args.rerank:
+        return rerank_main(sets, args.hits_k, args.rerank_squad)
     names = [d.name for d in sets]
     default = Settings.from_env()
 

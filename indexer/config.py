@@ -87,6 +87,10 @@ class Settings:
     # by a stated rule on the development data (SciFact train, BBC questions); its gain is small (docs/retrieval.md)
     rrf_dense_weight: float = 1.0       # EDSEARCH_RRF_DENSE_WEIGHT
     rrf_keyword_weight: float = 1.25    # EDSEARCH_RRF_KEYWORD_WEIGHT
+    # A question's hits are reordered by a weighted RRF of their retrieval rank (weight 1) and the rank of their
+    # answer span's score (this weight; 0 = retrieval order). 0.5 was chosen on the development questions
+    # (bench/retrieval_eval.py --rerank; docs/retrieval.md); it reorders the k hits, it finds no others
+    answer_rerank_weight: float = 0.5   # EDSEARCH_ANSWER_RERANK_WEIGHT
 
     def __post_init__(self):
         for name, allowed in (("dtype", DTYPES), ("backend", BACKENDS), ("hnsw_storage", ("fp16", "fp32"))):
@@ -104,7 +108,7 @@ class Settings:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be 0 or more (got {getattr(self, name)})")
         if not self.ray_embed_cpus > 0:
             raise ValueError(f"EDSEARCH_RAY_EMBED_CPUS must be positive (got {self.ray_embed_cpus})")
-        for name in ("rrf_dense_weight", "rrf_keyword_weight"):
+        for name in ("rrf_dense_weight", "rrf_keyword_weight", "answer_rerank_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value < 0:

@@ -278,6 +278,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--held-questions", type=int, default=HELD_QUESTIONS)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true",
+                    help="run the forward pass in bfloat16 (torch.autocast; weights and optimizer stay fp32): "
+                         "1.4x the pairs/s on a CPU with AVX512-BF16")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     import torch
@@ -332,8 +335,9 @@ def main(argv=None) -> int:
     t_train, seen, run_loss, steps, stopped = time.perf_counter(), 0, 0.0, 0, ""
     for step, idx in enumerate(plan, 1):
         enc = tok.encode([(pairs[i][0], pairs[i][1]) for i in idx])
-        logits = model(**{k: torch.from_numpy(v) for k, v in enc.feeds().items()})
-        loss = loss_fn(logits, labels[idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            logits = model(**{k: torch.from_numpy(v) for k, v in enc.feeds().items()})
+        loss = loss_fn(logits.float(), labels[idx])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -363,7 +367,7 @@ def main(argv=None) -> int:
     train_s = time.perf_counter() - t_train
     rate = seen / train_s
     print(f"trained {steps} steps, {seen} pairs in {fmt_s(train_s)}: {rate:.1f} pairs/s at --layers {args.layers}, "
-          f"{args.threads} threads", file=sys.stderr)
+          f"{args.threads} threads{', bf16 forward' if args.bf16 else ''}", file=sys.stderr)
 
     t0 = time.perf_counter()
     metrics = held_out(model, tok, held_items)
@@ -378,7 +382,7 @@ def main(argv=None) -> int:
                        "excluded": f"train_answer's held-out articles and its {TRAIN_ARTICLES} head-training "
                                    "articles", "questions": len(items), "pairs": len(pairs),
                        "pairs_seen": seen, "steps": steps, "planned_steps": total[0], "steps_in_data": len(plan),
-                       "epochs": args.epochs,
+                       "epochs": args.epochs, "bf16_forward": args.bf16,
                        "stopped": stopped or None, "minutes": round(train_s / 60, 1),
                        "pairs_per_s": round(rate, 1)},
         "seed": SEED, "held_out": metrics,

@@ -54,7 +54,32 @@ def test_retriever_fuses_with_the_settings_weights(seeds_index, settings, retrie
     assert top.score == pytest.approx(1 / (60 + top.ranks.dense), rel=1e-4)
 
 
+def test_a_questions_hits_are_reordered_by_the_answer_model(seeds_index, settings):
+    from api import Retriever
+
+    def search(weight, query=CPTPP_QUESTION, **kw):
+        return Retriever(seeds_index, replace(settings, answer_rerank_weight=weight)).search(query, k=8, per_article=None, **kw).hits
+
+    retrieval = [(h.article.id, h.citation.char_start) for h in search(0.0, answer_spans=False)]
+    off, on, answer_only = search(0.0), search(0.5), search(1000.0)
+    assert [(h.article.id, h.citation.char_start) for h in off] == retrieval        # weight 0: retrieval order
+    for hits in (off, on, answer_only):
+        assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+        assert sorted(h.ranks.answer for h in hits) == list(range(1, len(hits) + 1))
+        assert {(h.article.id, h.citation.char_start) for h in hits} == set(retrieval)   # the same k, reordered
+    scores = [h.answer_span.score for h in answer_only]
+    assert scores == sorted(scores, reverse=True) and [h.ranks.answer for h in answer_only] == list(
+        range(1, len(answer_only) + 1))                       # a heavy answer weight: the answer model's order
+    assert [h.ranks.answer for h in off] != [h.ranks.answer for h in answer_only]   # so the weight had work to do
+    keyword = search(1000.0, "CPTPP accession process")        # not a question: retrieval order, no answer rank
+    assert all(h.ranks.answer is None and h.answer_span is None for h in keyword)
+    dated = search(1000.0, sort="date")
+    assert [h.ranks.answer for h in dated] and [h.article.published or "" for h in dated] == sorted(
+        (h.article.published or "" for h in dated), reverse=True)
+
+
 @pytest.mark.parametrize("name,value,match", [
+    ("EDSEARCH_ANSWER_RERANK_WEIGHT", "-1", "EDSEARCH_ANSWER_RERANK_WEIGHT must be a finite number >= 0"),
     ("EDSEARCH_RRF_KEYWORD_WEIGHT", "-0.5", "EDSEARCH_RRF_KEYWORD_WEIGHT must be a finite number >= 0"),
     ("EDSEARCH_RRF_DENSE_WEIGHT", "nan", "EDSEARCH_RRF_DENSE_WEIGHT must be a finite number >= 0"),
     ("EDSEARCH_RRF_DENSE_WEIGHT", "inf", "EDSEARCH_RRF_DENSE_WEIGHT must be a finite number >= 0"),
