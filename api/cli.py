@@ -55,7 +55,8 @@ def _print_hits(result) -> None:
         return
     for hit in result.hits:
         print(f"[{hit.rank}] {hit.article.title}  (score {hit.score:.4f}; dense #{hit.ranks.dense or '-'}, "
-              f"keyword #{hit.ranks.keyword or '-'})")
+              f"keyword #{hit.ranks.keyword or '-'}" + (f", answer #{hit.ranks.answer}" if hit.ranks.answer else "")
+              + ")")
         print(textwrap.indent(textwrap.fill(hit.text.replace("\n\n", " ¶ "), 100), "    "))
         if hit.answer_span:
             print(textwrap.indent(textwrap.fill(f"answer ({hit.answer_span.score:.0%}): {hit.answer_span.text}",

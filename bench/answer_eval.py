@@ -185,7 +185,7 @@ def bbc_eval() -> dict:
     for q in load_questions():
         if q["article"]:
             rows["answerable"].append((*judge(answerer, q["question"]), q["article"]))
-            rows["removed"].append((*judge(answerer, q["question"], q["article"]), q["article"]))
+            rows["removed"].append((*judge(answerer, q["question"], q["article"]), q["answer_terms"]))
         else:
             rows["unanswerable"].append((*judge(answerer, q["question"]), None))
     return {"rows": rows}
@@ -193,6 +193,19 @@ def bbc_eval() -> dict:
 
 def bbc_cited(article: str, chosen) -> bool:
     return any(a == article for _, a in chosen)
+
+
+def answered_anyway(rows: list, t: float, holds) -> tuple[int, int]:
+    """(questions answered at threshold t, how many of those answers `holds(extra, chosen)` the gold answer): a
+    question whose own passage is gone may still be answered rightly where another passage states the same fact
+    (BBC ran some stories twice; a Wikipedia article repeats itself). The targets count every answer as wrong."""
+    answered = [(ch, extra) for conf, ch, extra in rows if conf >= t and ch]
+    return len(answered), sum(bool(holds(extra, ch)) for ch, extra in answered)
+
+
+def holds_a_term(terms: list[str], chosen) -> bool:
+    text = " ".join(t for t, _ in chosen).lower()
+    return any(term.lower() in text for term in terms)
 
 
 LATENCY_SCRIPT = """
@@ -255,6 +268,9 @@ def main(argv=None) -> int:
               "|---|---|---|---|---|---|")
         for t, *v in sweep(s["rows"], squad_right, grid):
             print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+        n, right = answered_anyway(s["rows"]["removed"], t0, squad_right)
+        print(f"own paragraph left out, at {t0:.3f}: {n} of {s['n']} answered anyway; {right} of these answers hold "
+              "the gold answer (another paragraph of the fold states it)")
     if args.answer_length:
         print(f"\nAnswer length: runners-up kept, on {args.answer_length} held-out questions not in the table above "
               "(gold answer in the answer, threshold aside)")
@@ -272,6 +288,9 @@ def main(argv=None) -> int:
         for t, right, answered, removed_declined, none_declined in sweep(r, bbc_cited, grid):
             print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | {right:.3f} | {answered:.3f} | "
                   f"{1 - removed_declined:.3f} | {1 - none_declined:.3f} |")
+        n, right = answered_anyway(r["removed"], t0, holds_a_term)
+        print(f"article removed, at {t0:.3f}: {n} of {len(r['removed'])} answered anyway; {right} of these answers "
+              "hold one of the question's answer terms (another article states it)")
     if args.latency:
         lat = latency(args.baseline, args.rounds, args.baseline_index)
         print(f"\n/ask latency over the BBC index (Retriever.ask in-process, {lat['this']['n']} questions, "

@@ -103,3 +103,13 @@ def test_both_weights_zero_is_refused_and_words_read_as_booleans(monkeypatch):
     assert s.embed_titles is False and s.rrf_weights == {"dense": 1.0, "keyword": 0.0}
     monkeypatch.setenv("EDSEARCH_EMBED_TITLES", "Yes")
     assert Settings.from_env().embed_titles is True
+
+
+def test_the_cli_shows_where_the_answer_model_put_each_hit(seeds_index, capsys):
+    from api import cli
+
+    assert cli.main(["search", CPTPP_QUESTION, "--index", str(seeds_index), "--k", "3"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
+    assert lines and all(", answer #" in ln for ln in lines)
+    assert cli.main(["search", "CPTPP accession", "--index", str(seeds_index), "--k", "3"]) == 0
+    assert "answer #" not in capsys.readouterr().out
