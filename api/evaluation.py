@@ -136,12 +136,17 @@ def article_run(retriever: Retriever, queries: dict[str, str], mode: str, k: int
         except QueryError:
             run[qid] = {}
             continue
-        ranked: dict[str, float] = {}
-        for hit in result.hits:
-            if hit.article.id not in ranked:
-                ranked[hit.article.id] = float(k - len(ranked))
-        run[qid] = ranked
+        run[qid] = article_scores(result.hits, k)
     return run
+
+
+def article_scores(hits, k: int) -> dict[str, float]:
+    """{article id: score} of ranked hits, each article at its best passage, scored k, k-1, ... by that order."""
+    ranked: dict[str, float] = {}
+    for hit in hits:
+        if hit.article.id not in ranked:
+            ranked[hit.article.id] = float(k - len(ranked))
+    return ranked
 
 
 def score_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> tuple[dict, dict]:
@@ -201,5 +206,5 @@ def format_table(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BeirData", "BeirError", "EvalReport", "METRICS", "ModeResult", "article_run", "default_index_dir",
+__all__ = ["BeirData", "BeirError", "EvalReport", "METRICS", "ModeResult", "article_run", "article_scores", "default_index_dir",
            "evaluate_beir", "format_table", "load_beir", "score_run"]

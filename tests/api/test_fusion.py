@@ -58,7 +58,8 @@ def test_a_questions_hits_are_reordered_by_the_answer_model(seeds_index, setting
     from api import Retriever
 
     def search(weight, query=CPTPP_QUESTION, **kw):
-        return Retriever(seeds_index, replace(settings, answer_rerank_weight=weight)).search(query, k=8, per_article=None, **kw).hits
+        retriever = Retriever(seeds_index, replace(settings, answer_rerank_weight=weight))
+        return retriever.search(query, k=8, per_article=None, **kw).hits
 
     retrieval = [(h.article.id, h.citation.char_start) for h in search(0.0, answer_spans=False)]
     off, on, answer_only = search(0.0), search(0.5), search(1000.0)
