@@ -206,5 +206,5 @@ def format_table(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BeirData", "BeirError", "EvalReport", "METRICS", "ModeResult", "article_run", "article_scores", "default_index_dir",
-           "evaluate_beir", "format_table", "load_beir", "score_run"]
+__all__ = ["BeirData", "BeirError", "EvalReport", "METRICS", "ModeResult", "article_run", "article_scores",
+           "default_index_dir", "evaluate_beir", "format_table", "load_beir", "score_run"]

@@ -40,32 +40,34 @@ def main() -> None:
     refs = T.question_refs(held_arts)
     random.Random(T.SEED + 1).shuffle(refs)          # the training script's held-out sample
     items = T.build_items(held_arts, refs[: args.questions])
-    models = {str(f): CE.load(f) for f in args.folders}
-    if len(models) > 1:
-        models["mean of the above"] = None
-
-    def scores(name, question, texts):
-        if models[name] is not None:
-            return models[name].score(question, texts)
-        return np.mean([m.score(question, texts) for m in models.values() if m is not None], axis=0)
+    # Each model scores every pair once: per item, its candidates' logits and the perturbed question's logit.
+    runs = {}
+    for folder in args.folders:
+        model = CE.load(folder)
+        runs[str(folder)] = [(model.score(it.question, [it.positive, *it.para_negatives, *it.hard_negatives]),
+                              model.score(it.perturbed, [it.positive])[0] if it.perturbed else None)
+                             for it in items]
+    if len(runs) > 1:
+        runs["mean of the above"] = [(np.mean([r[i][0] for r in runs.values()], axis=0),
+                                      None if items[i].perturbed is None else
+                                      float(np.mean([r[i][1] for r in runs.values()])))
+                                     for i in range(len(items))]
 
     print(f"{len(items)} held-out questions")
     print("| cross-encoder | AUC | top-1 answer sentence | above near misses | perturbed below |")
     print("|---|---|---|---|---|")
-    for name in models:
+    for name, run in runs.items():
         labels, flat, top1, above, pert = [], [], 0, 0, []
-        for it in items:
-            s = scores(name, it.question, [it.positive, *it.para_negatives, *it.hard_negatives])
+        for it, (s, perturbed) in zip(items, run):
             labels += [1] + [0] * (len(s) - 1)
             flat += list(s)
             top1 += int(np.argmax(s) == 0)
             near = s[1 + len(it.para_negatives):]
             above += int(not len(near) or s[0] > near.max())
-            if it.perturbed:
-                pert.append(float(scores(name, it.perturbed, [it.positive])[0]) < s[0])
+            if perturbed is not None:
+                pert.append(perturbed < s[0])
         print(f"| {name} | {roc_auc_score(labels, flat):.4f} | {top1 / len(items):.4f} | "
               f"{above / len(items):.4f} | {np.mean(pert):.4f} |")
-
 
 if __name__ == "__main__":
     main()
