@@ -67,6 +67,9 @@ ANSWERED_TARGET = 0.93
 # standard errors of the paired difference: retrained over cross-encoder logits a float-noise apart (another
 # OpenVINO build), the heads' figures move by about 0.001 and a choice made by a hair flipped (docs/cross-encoder.md).
 CLEARLY_BETTER_SE = 2.0
+# An MLP head is the logit average of this many seeds: one seed's held-out figures spread more than the features
+# move them (the evidence MLP's log loss 0.302-0.325 over seeds 13-17, session 10), and the average does not.
+MLP_SEEDS = 5
 # Questions about the archive's own voice on a topic (evidence head only): one per TOPIC_EVERY paragraphs, about a
 # name or acronym of the paragraph that at most TOPIC_MAX_PARAGRAPHS paragraphs of the fold hold.
 TOPIC_TEMPLATES = ("what did the board recommend on {}?", "what did we say about {}?", "what is our position on {}?",
@@ -403,10 +406,35 @@ def fit_head(kind: str, x: np.ndarray, y: np.ndarray, seed: int) -> M.Head:
         clf = LogisticRegression(C=1.0, max_iter=2000).fit(z, y)
         return M.Head(mean, scale, [clf.coef_.T.astype(np.float32)], [clf.intercept_.astype(np.float32)])
     hidden = {"mlp": (32,), "mlp2": (64, 32)}[kind]
-    clf = MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-3, batch_size=256, learning_rate_init=1e-3,
-                        max_iter=60, early_stopping=True, n_iter_no_change=5, random_state=seed).fit(z, y)
-    return M.Head(mean, scale, [w.astype(np.float32) for w in clf.coefs_],
-                  [b.astype(np.float32) for b in clf.intercepts_])
+    members = [MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-3, batch_size=256, learning_rate_init=1e-3,
+                             max_iter=60, early_stopping=True, n_iter_no_change=5, random_state=seed + i).fit(z, y)
+               for i in range(MLP_SEEDS)]
+    weights, biases = average_logits([c.coefs_ for c in members], [c.intercepts_ for c in members])
+    return M.Head(mean, scale, [w.astype(np.float32) for w in weights], [b.astype(np.float32) for b in biases])
+
+
+def average_logits(weights: list[list[np.ndarray]], biases: list[list[np.ndarray]]):
+    """One MLP whose logit is the mean of the members' (same layer sizes and inputs): their hidden units side by
+    side (block-diagonal between hidden layers), the output layer's weights and bias averaged."""
+    n, layers = len(weights), len(weights[0])
+    out_w, out_b = [], []
+    for i in range(layers):
+        ws, bs = [m[i] for m in weights], [m[i] for m in biases]
+        if i == layers - 1:
+            out_w.append(np.vstack(ws) / n)
+            out_b.append(np.mean(bs, axis=0))
+        elif i == 0:
+            out_w.append(np.hstack(ws))
+            out_b.append(np.concatenate(bs))
+        else:
+            block = np.zeros((sum(w.shape[0] for w in ws), sum(w.shape[1] for w in ws)))
+            r = c = 0
+            for w in ws:
+                block[r:r + w.shape[0], c:c + w.shape[1]] = w
+                r, c = r + w.shape[0], c + w.shape[1]
+            out_w.append(block)
+            out_b.append(np.concatenate(bs))
+    return out_w, out_b
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -515,7 +543,8 @@ search fuses dense and BM25; it never depends on which paragraph is the question
   head only (SQuAD asks no such question; with none of them the CPTPP question of the seeds was declined).
 - **Architectures** compared on the held-out fold (tables below): for the sentence head the cross-encoder's logit
   alone, the previous model (an MLP of 64 and 32 over every feature but the cross-encoder's), logistic
-  regression, an MLP of 32 (`mlp`) and of 64 and 32 (`mlp2`) over all features; the former hand-set score
+  regression, an MLP of 32 (`mlp`) and of 64 and 32 (`mlp2`) over all features, each MLP the logit average of
+  {MLP_SEEDS} seeds (stored as one MLP with their hidden units side by side); the former hand-set score
   (cosine + 0.3 x word overlap) is the baseline row. The simplest head is kept unless a larger one is better by
   more than {CLEARLY_BETTER_SE:g} standard errors of the paired held-out difference (top-1 per question; log loss
   per candidate set), so that a retrain over logits a float-noise apart (another OpenVINO build) cannot flip the
