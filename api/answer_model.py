@@ -54,6 +54,23 @@ _QTYPES = (
                          r"which (country|city|state|place|region|continent|town|area|island))\b")),
 )
 QTYPES = tuple(name for name, _ in _QTYPES)
+# The same types asked by a noun a few words after "what"/"which" ("what net profit did ...", "what was Germany's
+# unemployment rate", "which Labour peer said ..."), tried only when no first-word pattern matched: news questions
+# ask so for most of their figures and people. On SQuAD train the answers these pick out hold a number for 0.72 of
+# the questions the number nouns pick (0.08 of untyped questions), a capitalised name for 0.79 of the person nouns'
+# (0.43), a date for 0.83 of the time nouns' (0.04).
+_NOUN_QTYPES = tuple((name, re.compile(r"\b(?:what|which)\b(?:\s+[\w']+){0,%d}?\s+(?:%s)s?\b%s" % (gap, nouns, tail)))
+                     for name, gap, nouns, tail in (
+    ("time", 3, "deadline|date|birthday|anniversary", ""),
+    ("number", 4, "rate|price|cost|budget|profit|value|sum|total|amount|percentage|proportion|stake|salary|fee|fine|"
+                  "margin|deficit|surplus|revenue|turnover|income|population|distance|length|height|weight|speed|"
+                  "temperature|debt|earnings|score|attendance|wage", r"(?! of (?!the |a |an |\w+'s ))"),
+    ("person", 3, "boss|chief|executive|player|minister|leader|coach|peer|rival|actor|actress|singer|star|president|"
+                  "chairman|director|official|manager|winner|author|writer|politician|king|queen|emperor|scientist|"
+                  "composer|artist|founder|philosopher|architect|pope|poet|painter|inventor|explorer|ruler|bishop|"
+                  "governor|senator|mayor|commander|musician|striker|captain|champion|economist|historian|"
+                  "journalist|spokesman|spokeswoman|secretary|lawyer|judge|candidate|mp|lord", ""),
+))
 
 SENTENCE_FEATURES = (
     "ce", "ce_gap", "ce_rank_inv", "cos", "cos_gap", "cos_rank_inv", "passage_rank_inv", "passage_lex_idf", "lex",
@@ -73,7 +90,7 @@ class AnswerModelError(RuntimeError):
 
 def question_type(question: str) -> str:
     q = question.lower()
-    for name, pattern in _QTYPES:
+    for name, pattern in (*_QTYPES, *_NOUN_QTYPES):
         if pattern.search(q):
             return name
     return "other"

@@ -125,6 +125,21 @@ def test_is_question(query, expected):
     assert M.is_question(query) is expected
 
 
+@pytest.mark.parametrize("question, qtype", [
+    ("When did the Lords vote?", "time"), ("How many jobs would the works create?", "number"),
+    ("Who chairs the board?", "person"), ("Where was the band formed?", "place"),
+    # asked by a noun after "what"/"which", as news questions ask for figures and people
+    ("What net profit did Deutsche Telekom make in the fourth quarter?", "number"),
+    ("What was Germany's unemployment rate in January?", "number"),
+    ("Which Labour peer said Tony Blair should put Gordon Brown back?", "person"),
+    ("What is the new deadline for foreign firms to comply?", "time"),
+    ("What was the cost of the new bridge?", "number"),
+    ("What was the cost of living blamed on?", "other"),     # a noun phrase ("cost of living"), not a figure
+    ("what did the board recommend on CPTPP?", "other")])
+def test_question_type(question, qtype):
+    assert M.question_type(question) == qtype
+
+
 def test_missing_artifact_is_a_clear_error(tmp_path):
     with pytest.raises(M.AnswerModelError, match="missing.*make train-answer"):
         M.load(tmp_path)
