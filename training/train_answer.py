@@ -65,10 +65,10 @@ ENCODED: list[int] = []        # texts this run encoded (the rest came from the 
 ANSWERED_TARGET = 0.93
 # A larger head is chosen over a simpler one only when it is better on the held-out fold by more than this many
 # standard errors of the paired difference: retrained over cross-encoder logits a float-noise apart (another
-# OpenVINO build), the heads' figures move by about 0.001 and a choice made by a hair flipped (docs/cross-encoder.md).
+# OpenVINO build), the heads' figures move by about 0.001 and a choice made by a hair flipped (docs/ask.md).
 CLEARLY_BETTER_SE = 2.0
 # An MLP head is the logit average of this many seeds: one seed's held-out figures spread more than the features
-# move them (the evidence MLP's log loss 0.302-0.325 over seeds 13-17, session 10), and the average does not.
+# move them (the evidence MLP's log loss 0.303-0.319 over seeds 13-17, session 10), and the average does not.
 MLP_SEEDS = 5
 # Questions about the archive's own voice on a topic (evidence head only): one per TOPIC_EVERY paragraphs, about a
 # name or acronym of the paragraph that at most TOPIC_MAX_PARAGRAPHS paragraphs of the fold hold.
