@@ -86,8 +86,9 @@ def test_the_cross_encoder_reads_only_the_best_sentences(embedder):
     ("How much did the central bank lift interest rates?",
      "How much did the central bank lift interest rates in 1998?", "by a quarter point"),
     # A common noun swapped for another ("harbour" -> "airport"): the 6-layer cross-encoder scores the harbour
-    # sentence high for the airport question (confidence 0.21, just above the threshold). Known miss, measured as "word swapped declined" by
-    # bench/answer_eval.py (docs/ask.md); strict, so a model that catches it fails here until the mark goes.
+    # sentence high for the airport question (confidence 0.21, just above the threshold). Known miss, measured as
+    # "word swapped declined" by bench/answer_eval.py (docs/ask.md); strict, so a model that catches it fails here
+    # until the mark goes.
     pytest.param("How many jobs would the harbour works create?", "How many jobs would the airport works create?",
                  "two hundred jobs", marks=pytest.mark.xfail(strict=True, reason="word swaps are not caught yet")),
 ])
