@@ -395,7 +395,8 @@ def prepare(articles: list[dict], q_per_paragraph: int, tag: str, seed: int, cro
 
 
 # -- heads --
-def fit_head(kind: str, x: np.ndarray, y: np.ndarray, seed: int) -> M.Head:
+def fit_head(kind: str, x: np.ndarray, y: np.ndarray, seed: int, seeds: int = MLP_SEEDS) -> M.Head:
+    """Logistic regression, or an MLP that is the logit average of `seeds` seeds from `seed` on."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
@@ -408,7 +409,7 @@ def fit_head(kind: str, x: np.ndarray, y: np.ndarray, seed: int) -> M.Head:
     hidden = {"mlp": (32,), "mlp2": (64, 32)}[kind]
     members = [MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-3, batch_size=256, learning_rate_init=1e-3,
                              max_iter=60, early_stopping=True, n_iter_no_change=5, random_state=seed + i).fit(z, y)
-               for i in range(MLP_SEEDS)]
+               for i in range(seeds)]
     weights, biases = average_logits([c.coefs_ for c in members], [c.intercepts_ for c in members])
     return M.Head(mean, scale, [w.astype(np.float32) for w in weights], [b.astype(np.float32) for b in biases])
 
@@ -416,24 +417,12 @@ def fit_head(kind: str, x: np.ndarray, y: np.ndarray, seed: int) -> M.Head:
 def average_logits(weights: list[list[np.ndarray]], biases: list[list[np.ndarray]]):
     """One MLP whose logit is the mean of the members' (same layer sizes and inputs): their hidden units side by
     side (block-diagonal between hidden layers), the output layer's weights and bias averaged."""
-    n, layers = len(weights), len(weights[0])
-    out_w, out_b = [], []
-    for i in range(layers):
-        ws, bs = [m[i] for m in weights], [m[i] for m in biases]
-        if i == layers - 1:
-            out_w.append(np.vstack(ws) / n)
-            out_b.append(np.mean(bs, axis=0))
-        elif i == 0:
-            out_w.append(np.hstack(ws))
-            out_b.append(np.concatenate(bs))
-        else:
-            block = np.zeros((sum(w.shape[0] for w in ws), sum(w.shape[1] for w in ws)))
-            r = c = 0
-            for w in ws:
-                block[r:r + w.shape[0], c:c + w.shape[1]] = w
-                r, c = r + w.shape[0], c + w.shape[1]
-            out_w.append(block)
-            out_b.append(np.concatenate(bs))
+    from scipy.linalg import block_diag
+
+    last = len(weights[0]) - 1
+    out_w = [np.hstack(ws) if i == 0 else np.vstack(ws) / len(ws) if i == last else block_diag(*ws)
+             for i, ws in enumerate(zip(*weights))]
+    out_b = [np.mean(bs, axis=0) if i == last else np.concatenate(bs) for i, bs in enumerate(zip(*biases))]
     return out_w, out_b
 
 
