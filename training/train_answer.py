@@ -68,7 +68,7 @@ ANSWERED_TARGET = 0.93
 # OpenVINO build), the heads' figures move by about 0.001 and a choice made by a hair flipped (docs/ask.md).
 CLEARLY_BETTER_SE = 2.0
 # An MLP head is the logit average of this many seeds: one seed's held-out figures spread more than the features
-# move them (the evidence MLP's log loss 0.303-0.319 over seeds 13-17, session 10), and the average does not.
+# move them (the evidence MLP's log loss 0.298-0.325 over seeds 13-17, session 10); the average far less.
 MLP_SEEDS = 5
 # Questions about the archive's own voice on a topic (evidence head only): one per TOPIC_EVERY paragraphs, about a
 # name or acronym of the paragraph that at most TOPIC_MAX_PARAGRAPHS paragraphs of the fold hold.
