@@ -11,7 +11,6 @@ the rule picks and what it leaves declined.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
@@ -29,12 +28,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cross-encoder", type=Path, default=M.ARTIFACT_DIR / "cross_encoder")
     args = ap.parse_args()
-    train_arts, held_arts = T.split_articles(T.load_squad())
-    train_arts = sorted(train_arts, key=lambda a: a["title"])
-    random.Random(T.SEED).shuffle(train_arts)
-    tr_fold, tr = T.prepare(train_arts[:T.TRAIN_ARTICLES], T.TRAIN_Q_PER_PARAGRAPH, "train", T.SEED,
-                            args.cross_encoder)
-    ho_fold, ho = T.prepare(held_arts, T.HELD_Q_PER_PARAGRAPH, "heldout", T.SEED + 1, args.cross_encoder)
+    ordered, held_arts = T.ordered_articles(T.load_squad())
+    tr_fold, tr, ho_fold, ho = T.prepare_folds(ordered[:T.TRAIN_ARTICLES], held_arts, args.cross_encoder)
     s_tr = [g for g in tr if not g.cond.startswith("topic")]
     s_ho = [g for g in ho if not g.cond.startswith("topic")]
     xs, ys = np.vstack([g.feats for g in s_tr]), np.concatenate([g.labels for g in s_tr])

@@ -128,6 +128,15 @@ def split_articles(data: list[dict], seed: int = SEED) -> tuple[list[dict], list
     return [a for a in data if a["title"] not in held], [a for a in data if a["title"] in held]
 
 
+def ordered_articles(data: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the articles not held out, in the seeded order whose first TRAIN_ARTICLES train the heads and whose rest
+    train the cross-encoder; the held-out articles)."""
+    train_arts, held_arts = split_articles(data)
+    ordered = sorted(train_arts, key=lambda a: a["title"])
+    random.Random(SEED).shuffle(ordered)
+    return ordered, held_arts
+
+
 def load_squad(path: Path = SQUAD) -> list[dict]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return json.load(f)["data"]
@@ -395,6 +404,12 @@ def prepare(articles: list[dict], q_per_paragraph: int, tag: str, seed: int, cro
 
 
 # -- heads --
+def prepare_folds(train_arts: list[dict], held_arts: list[dict], cross_encoder: Path):
+    """(training fold, its groups, held-out fold, its groups): what the heads learn from and are judged on."""
+    return (*prepare(train_arts, TRAIN_Q_PER_PARAGRAPH, "train", SEED, cross_encoder),
+            *prepare(held_arts, HELD_Q_PER_PARAGRAPH, "heldout", SEED + 1, cross_encoder))
+
+
 def fit_head(kind: str, x: np.ndarray, y: np.ndarray, seed: int, seeds: int = MLP_SEEDS) -> M.Head:
     """Logistic regression, or an MLP that is the logit average of `seeds` seeds from `seed` on."""
     from sklearn.linear_model import LogisticRegression
@@ -540,8 +555,8 @@ search fuses dense and BM25; it never depends on which paragraph is the question
   choice. Heads: sklearn at training time, numpy at query time.
 - **Training commands**: `make train-cross-encoder` ({ce.get("command", "training/train_cross_encoder.py")}),
   then `make train-answer` (`PYTHONPATH=. python training/train_answer.py`), seed {SEED}, deterministic on one
-  install. This heads run: {secs / 60:.1f} min on the 2 CPU cores, {sum(ENCODED)} texts encoded (the rest read from the caches
-  in ~/.cache/edsearch/answer-train/, MiniLM vectors and cross-encoder logits).
+  install. This heads run: {secs / 60:.1f} min on the 2 CPU cores, {sum(ENCODED)} texts encoded (the rest read
+  from the caches in ~/.cache/edsearch/answer-train/, MiniLM vectors and cross-encoder logits).
 - **Threshold**: {config_threshold(folder):.3f}, the highest at which >= {ANSWERED_TARGET} of the held-out answerable
   questions are answered (simulated retrieval over held-out paragraphs). Figures through the real `Retriever.ask`
   are printed by `bench/answer_eval.py` and kept in docs/ask.md.
@@ -564,17 +579,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     np.random.seed(SEED)
-    data = load_squad()
-    train_arts, held_arts = split_articles(data)
-    train_arts = sorted(train_arts, key=lambda a: a["title"])
-    random.Random(SEED).shuffle(train_arts)
-    train_arts = train_arts[: args.train_articles]
+    ordered, held_arts = ordered_articles(load_squad())
+    train_arts = ordered[: args.train_articles]
     cross = args.out / "cross_encoder"
     if not (cross / "model.bin").is_file():
         print(f"no cross-encoder in {cross}: train it first with `make train-cross-encoder`", file=sys.stderr)
         return 2
-    tr_fold, tr = prepare(train_arts, TRAIN_Q_PER_PARAGRAPH, "train", SEED, cross)
-    ho_fold, ho = prepare(held_arts, HELD_Q_PER_PARAGRAPH, "heldout", SEED + 1, cross)
+    tr_fold, tr, ho_fold, ho = prepare_folds(train_arts, held_arts, cross)
 
     report: list[str] = []
 

@@ -49,7 +49,7 @@ from api import cross_encoder as CE  # noqa: E402
 from indexer.chunking import sentence_spans  # noqa: E402
 from indexer.keyword import terms  # noqa: E402
 from training.train_answer import (  # noqa: E402
-    _CAPSEQ, SEED, TRAIN_ARTICLES, answer_start, load_squad, perturb, split_articles)
+    _CAPSEQ, SEED, TRAIN_ARTICLES, answer_start, load_squad, ordered_articles, perturb)
 
 MAX_LENGTH = 96
 BATCH = 32
@@ -64,10 +64,8 @@ LOG_EVERY = 50
 
 def cross_encoder_articles(data: list[dict]) -> tuple[list[dict], list[dict]]:
     """(articles to train on, held-out articles): train_answer's training articles less the TRAIN_ARTICLES its
-    heads train on (the same sorted, seeded shuffle as train_answer.main), and train_answer's held-out ones."""
-    train_arts, held_arts = split_articles(data)
-    ordered = sorted(train_arts, key=lambda a: a["title"])
-    random.Random(SEED).shuffle(ordered)
+    heads train on (train_answer.ordered_articles), and train_answer's held-out ones."""
+    ordered, held_arts = ordered_articles(data)
     return ordered[TRAIN_ARTICLES:], held_arts
 
 
