@@ -554,8 +554,9 @@ search fuses dense and BM25; it never depends on which paragraph is the question
   per candidate set), so that a retrain over logits a float-noise apart (another OpenVINO build) cannot flip the
   choice. Heads: sklearn at training time, numpy at query time.
 - **Training commands**: `make train-cross-encoder` ({ce.get("command", "training/train_cross_encoder.py")}),
-  then `make train-answer` (`PYTHONPATH=. python training/train_answer.py`), seed {SEED}, deterministic on one
-  install. This heads run: {secs / 60:.1f} min on the 2 CPU cores, {sum(ENCODED)} texts encoded (the rest read
+  then `make train-answer` (`PYTHONPATH=. python training/train_answer.py`); `make train-model` runs both. Seed
+  {SEED}, deterministic on one install. The cross-encoder trained in {t.get("minutes", "?")} min; this heads run:
+  {secs / 60:.1f} min on the 2 CPU cores, {sum(ENCODED)} texts encoded (the rest read
   from the caches in ~/.cache/edsearch/answer-train/, MiniLM vectors and cross-encoder logits).
 - **Threshold**: {config_threshold(folder):.3f}, the highest at which >= {ANSWERED_TARGET} of the held-out answerable
   questions are answered (simulated retrieval over held-out paragraphs). Figures through the real `Retriever.ask`

@@ -19,6 +19,8 @@ attention mask, and a linear layer to one logit. Mean pooling, not CLS: this Min
 meaning in the mean of its token vectors; its CLS vector was never trained to carry anything, so a short
 fine-tuning starts from a useful representation with mean pooling.
 Loss BCE, AdamW with linear warm-up and decay, batches of 32 pairs of similar lengths padded to their longest.
+The forward pass runs in bfloat16 (torch.autocast; weights, gradients and AdamW stay fp32): twice the fp32 rate
+on the AVX512-BF16 CPU of these machines, and a model level with fp32's (docs/cross-encoder.md).
 
 At the end: held-out figures on HELD_QUESTIONS questions of the held-out articles (AUC, top-1 answer sentence,
 perturbed questions scored below their original), export to OpenVINO IR (fp16 weights) in --out, and a check
@@ -264,8 +266,9 @@ def fmt_s(seconds: float) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=CE.ARTIFACT_DIR)
-    # The shipped model: 6 layers, 96 word pieces, 24,000 questions (80 min on 2 cores; /ask 1.6x the latency of
-    # the 3-layer model of 33 min, which answered worse: docs/cross-encoder.md).
+    # The shipped model: 6 layers, 96 word pieces, 24,000 questions, a bf16 forward (28 min on 2 cores with
+    # AVX512-BF16, 2x the fp32 rate; /ask 1.6x the latency of the 3-layer model, which answered worse:
+    # docs/cross-encoder.md).
     ap.add_argument("--layers", type=int, default=6, help="transformer layers kept (query-time cost)")
     ap.add_argument("--max-questions", type=int, default=24000,
                     help="train on at most this many questions (0: all)")
@@ -276,9 +279,10 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--held-questions", type=int, default=HELD_QUESTIONS)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bf16", action="store_true",
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                     help="run the forward pass in bfloat16 (torch.autocast; weights and optimizer stay fp32): "
-                         "1.4x the pairs/s on a CPU with AVX512-BF16")
+                         "1.4-2x the pairs/s on a CPU with AVX512-BF16 (bench/cross_encoder_train_speed.py); "
+                         "--no-bf16 for fp32 (a CPU without bf16 units gains nothing from it)")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     import torch
