@@ -1,5 +1,5 @@
 """Training throughput of the answer cross-encoder (training/train_cross_encoder.py): pairs/s of its training
-step (forward, backward, AdamW) on real SQuAD train pairs, batched as the training batches them, per mode:
+step (`train_step`: forward, backward, AdamW) on real SQuAD train pairs, batched as the training batches them, per mode:
 fp32, a bf16 forward (torch.autocast, as `--bf16`) and, with --compile, the bf16 step under torch.compile.
 Each mode runs in a fresh process on the same batches: WARMUP steps, then STEPS timed.
 
@@ -40,9 +40,8 @@ def one_mode(mode: str, threads: int, steps: int) -> dict:
     pairs = T.training_pairs(T.build_items(train_arts, refs[:QUESTIONS]))
     tok = CE.PairTokenizer(model_dir / "tokenizer.json", T.MAX_LENGTH)
     model = T.build_model(str(model_dir), 6)
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)   # as the training does
     step_model = torch.compile(model, dynamic=True) if mode == "bf16+compile" else model
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=T.LR)
+    opt = T.optimizer(model)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     labels = torch.tensor([p[2] for p in pairs], dtype=torch.float32)
     plan = T.batches(pairs, T.SEED)[: WARMUP + steps]
@@ -51,13 +50,7 @@ def one_mode(mode: str, threads: int, steps: int) -> dict:
     for step, idx in enumerate(plan):
         if step == WARMUP:
             seen, t0 = 0, time.perf_counter()
-        enc = tok.encode([(pairs[i][0], pairs[i][1]) for i in idx])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode != "fp32"):
-            logits = step_model(**{k: torch.from_numpy(v) for k, v in enc.feeds().items()})
-        loss_fn(logits.float(), labels[idx]).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        T.train_step(step_model, tok, pairs, idx, labels, opt, loss_fn, bf16=mode != "fp32")
         seen += len(idx)
     return {"mode": mode, "pairs_per_s": round(seen / (time.perf_counter() - t0), 1), "steps": len(plan) - WARMUP}
 

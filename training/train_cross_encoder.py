@@ -157,6 +157,7 @@ def batches(pairs: list[tuple[str, str, float]], seed: int) -> list[list[int]]:
 
 
 def build_model(model_dir: str, layers: int):
+    """The network to train, its word-piece embeddings frozen."""
     import torch
     from transformers import AutoModel
 
@@ -181,7 +182,39 @@ def build_model(model_dir: str, layers: int):
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             return self.head(pooled).squeeze(-1)
 
-    return Net()
+    model = Net()
+    # The word-piece embeddings (12M of the 22M weights) stay frozen: their dense gradient and AdamW update cost
+    # as much as the 6 layers' backward pass on these cores, and a pair task on a few hundred thousand pairs has
+    # no need to move the vocabulary (position and segment embeddings do train: segment B is new to this model).
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
+def optimizer(model):
+    """AdamW over the trainable weights, with no weight decay on biases and LayerNorm weights."""
+    import torch
+
+    no_decay = ("bias", "LayerNorm.weight")
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in trainable if not any(k in n for k in no_decay)],
+               "weight_decay": WEIGHT_DECAY},
+              {"params": [p for n, p in trainable if any(k in n for k in no_decay)], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=LR)
+
+
+def train_step(model, tok, pairs: list[tuple[str, str, float]], idx: list[int], labels, opt, loss_fn, bf16: bool):
+    """One optimizer step on the batch `idx` of `pairs` (the forward pass in bfloat16 if `bf16`); its loss."""
+    import torch
+
+    enc = tok.encode([(pairs[i][0], pairs[i][1]) for i in idx])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(**{k: torch.from_numpy(v) for k, v in enc.feeds().items()})
+    loss = loss_fn(logits.float(), labels[idx])
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss
 
 
 def torch_scores(model, tok, pairs: list[tuple[str, str]], batch: int = 64) -> np.ndarray:
@@ -267,8 +300,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=CE.ARTIFACT_DIR)
     # The shipped model: 6 layers, 96 word pieces, 24,000 questions, a bf16 forward (28 min on 2 cores with
-    # AVX512-BF16, 2x the fp32 rate; /ask 1.6x the latency of the 3-layer model, which answered worse:
-    # docs/cross-encoder.md).
+    # AVX512-BF16, 2x the fp32 rate). /ask costs 1.5-1.6x what it did before the answer model, against 1.24x with
+    # 3 layers, which answered worse (docs/ask.md, docs/cross-encoder.md).
     ap.add_argument("--layers", type=int, default=6, help="transformer layers kept (query-time cost)")
     ap.add_argument("--max-questions", type=int, default=24000,
                     help="train on at most this many questions (0: all)")
@@ -312,17 +345,8 @@ def main(argv=None) -> int:
 
     tok = CE.PairTokenizer(model_dir / "tokenizer.json", args.max_length)
     model = build_model(str(model_dir), args.layers)
-    # The word-piece embeddings (12M of the 22M weights) stay frozen: their dense gradient and AdamW update cost
-    # as much as the 6 layers' backward pass on these cores, and a pair task on a few hundred thousand pairs has
-    # no need to move the vocabulary (position and segment embeddings do train: segment B is new to this model).
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     plan = [b for e in range(args.epochs) for b in batches(pairs, SEED + e)]
-    no_decay = ("bias", "LayerNorm.weight")
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for n, p in trainable if not any(k in n for k in no_decay)],
-               "weight_decay": WEIGHT_DECAY},
-              {"params": [p for n, p in trainable if any(k in n for k in no_decay)], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=LR)
+    opt = optimizer(model)
     total = [len(plan)]           # planned steps; --max-minutes shortens it once the step rate is measured
 
     def lr_factor(step: int) -> float:   # linear warm-up, then linear decay to 0 at the planned last step
@@ -336,15 +360,8 @@ def main(argv=None) -> int:
     model.train()
     t_train, seen, run_loss, steps, stopped = time.perf_counter(), 0, 0.0, 0, ""
     for step, idx in enumerate(plan, 1):
-        enc = tok.encode([(pairs[i][0], pairs[i][1]) for i in idx])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            logits = model(**{k: torch.from_numpy(v) for k, v in enc.feeds().items()})
-        loss = loss_fn(logits.float(), labels[idx])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = train_step(model, tok, pairs, idx, labels, opt, loss_fn, args.bf16)
         sched.step()
-        opt.zero_grad(set_to_none=True)
         seen += len(idx)
         steps = step
         run_loss = loss.item() if step == 1 else 0.98 * run_loss + 0.02 * loss.item()
