@@ -13,12 +13,13 @@ project's own build_index. For a seeded sample of held-out questions (--n):
     its paragraph lacks (`swap_noun`: "the harbour works" -> "the airport works"). Declined is right.
 
 BBC (bench/ask_questions.jsonl over ../shared/corpora/bbc-news/bbc.jsonl): answerable questions answered and
-citing their article; unanswerable ones and answerable ones with their article removed answered anyway.
+citing their article; unanswerable ones and answerable ones with their article removed answered anyway
+(--show-wrong lists those, with the sentences they cite).
 
 Latency (--latency): /ask p50 over the BBC index of this checkout and of --baseline (today's main), one after
 the other in one run, each in a fresh subprocess, Retriever.ask in-process over the same questions.
 
-    PYTHONPATH=. python bench/answer_eval.py [--n 300] [--skip-bbc] [--latency --baseline /work/baseline]
+    PYTHONPATH=. python bench/answer_eval.py [--n 300] [--skip-bbc] [--show-wrong] [--latency --baseline /work/baseline]
 """
 from __future__ import annotations
 
@@ -182,13 +183,29 @@ def bbc_eval() -> dict:
 
     answerer = Answerer(open_index(BBC_INDEX, BBC_CORPUS))
     rows = {"answerable": [], "removed": [], "unanswerable": []}
+    asked = {"removed": [], "unanswerable": []}      # the question of each row, for --show-wrong
     for q in load_questions():
         if q["article"]:
             rows["answerable"].append((*judge(answerer, q["question"]), q["article"]))
             rows["removed"].append((*judge(answerer, q["question"], q["article"]), q["answer_terms"]))
+            asked["removed"].append(q["question"])
         else:
             rows["unanswerable"].append((*judge(answerer, q["question"]), None))
-    return {"rows": rows}
+            asked["unanswerable"].append(q["question"])
+    return {"rows": rows, "asked": asked}
+
+
+def show_wrong(b: dict, t: float) -> None:
+    """Each BBC question answered at threshold t although its article is removed or the archive never held the
+    answer: confidence, question, and the sentences cited with their articles, to read what misleads the model."""
+    for cond in ("removed", "unanswerable"):
+        print(f"\nBBC {cond}, answered anyway at {t:.3f}:")
+        for question, (conf, chosen, extra) in zip(b["asked"][cond], b["rows"][cond]):
+            if conf >= t and chosen:
+                held = " (holds an answer term)" if extra and holds_a_term(extra, chosen) else ""
+                print(f"  {conf:.2f} {question}{held}")
+                for text, article in chosen:
+                    print(f"       [{article}] {text}")
 
 
 def bbc_cited(article: str, chosen) -> bool:
@@ -250,6 +267,9 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-index", type=Path, default=None,
                     help="the BBC corpus indexed by the baseline checkout (one older than this index format)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--show-wrong", action="store_true",
+                    help="list the BBC questions answered with their article removed or with no answer in the "
+                         "archive, with the sentences cited")
     ap.add_argument("--answer-length", type=int, default=0, metavar="N",
                     help="compare answer-length rules on N held-out questions after the first --n (not reported)")
     args = ap.parse_args(argv)
@@ -291,6 +311,8 @@ def main(argv=None) -> int:
         n, right = answered_anyway(r["removed"], t0, holds_a_term)
         print(f"article removed, at {t0:.3f}: {n} of {len(r['removed'])} answered anyway; {right} of these answers "
               "hold one of the question's answer terms (another article states it)")
+        if args.show_wrong:
+            show_wrong(b, t0)
     if args.latency:
         lat = latency(args.baseline, args.rounds, args.baseline_index)
         print(f"\n/ask latency over the BBC index (Retriever.ask in-process, {lat['this']['n']} questions, "
