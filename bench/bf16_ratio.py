@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     args = ap.parse_args(argv)
     from indexer.embedding import Embedder
+    from indexer.model_files import cpu_model
 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "?")
-    print(f"CPU: {model}, {os.cpu_count()} cpus; amx_bf16 {'yes' if 'amx_bf16' in flags else 'no'}, "
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cpus; amx_bf16 {'yes' if 'amx_bf16' in flags else 'no'}, "
           f"avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}")
     print(f"{'runtime':9} {'batch':>5} {'tokens':>6} {'fp32 seq/s':>11} {'bf16 seq/s':>11} {'bf16/fp32':>9}")
     for backend in ("openvino", "torch"):

@@ -65,12 +65,9 @@ def main() -> None:
     if args.mode:
         print(json.dumps(one_mode(args.mode, args.threads, args.steps)))
         return
-    from indexer.model_files import cpu_has_bf16
+    from indexer.model_files import cpu_has_bf16, cpu_model
 
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
-               platform.machine())
-    print(f"CPU: {cpu}, bf16 units: {cpu_has_bf16()}; "
+    print(f"CPU: {cpu_model()} ({platform.machine()}), bf16 units: {cpu_has_bf16()}; "
           f"{args.threads} threads, {args.steps} timed steps of 32 pairs after {WARMUP}")
     rows = []
     for mode in ["fp32", "bf16"] + (["bf16+compile"] if args.compile else []):

@@ -35,6 +35,15 @@ def resolve_model(name: str) -> str:
         return name
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("?" where there is none): what a benchmark ran on."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "?"
+    return next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
+
+
 def cpu_has_bf16() -> bool:
     """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16)."""
     try:
