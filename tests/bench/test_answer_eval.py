@@ -1,0 +1,18 @@
+"""bench/answer_eval.py's --show-wrong: which BBC answers it lists, and how."""
+from __future__ import annotations
+
+from bench import answer_eval as E
+
+
+def test_show_wrong_lists_only_the_questions_answered_at_the_threshold(capsys):
+    b = {"asked": {"removed": ["How much did it cost?", "Who won?"], "unanswerable": ["When did it close?"]},
+         "rows": {"removed": [(0.6, [("It cost £7.5bn.", "business/1")], ["£7.5bn"]),
+                              (0.1, [("Nobody knows.", "sport/2")], ["Smith"])],
+                  "unanswerable": [(0.4, [("It was busy.", "tech/3"), ("Sales rose.", "tech/4")], None)]}}
+    E.show_wrong(b, 0.3)
+    out = capsys.readouterr().out
+    assert "0.60 How much did it cost? (holds an answer term)" in out
+    assert "[business/1] It cost £7.5bn." in out
+    assert "Who won?" not in out                       # declined at 0.3: not a wrong answer
+    assert "0.40 When did it close?\n" in out           # no answer terms to hold
+    assert "[tech/3] It was busy." in out and "[tech/4] Sales rose." in out
