@@ -16,3 +16,13 @@ def test_show_wrong_lists_only_the_questions_answered_at_the_threshold(capsys):
     assert "Who won?" not in out                       # declined at 0.3: not a wrong answer
     assert "0.40 When did it close?\n" in out           # no answer terms to hold
     assert "[tech/3] It was busy." in out and "[tech/4] Sales rose." in out
+
+
+def test_a_bbc_answer_is_stated_only_when_it_cites_its_article_and_holds_an_answer_term():
+    asked = ("business/038", ["1.4bn euros"])
+    lede = [("Deutsche Telekom saw strong fourth quarter profits.", "business/038")]
+    value = [("Net profit came in at 1.4bn euros.", "business/038")]
+    elsewhere = [("Ericsson made 1.4bn euros.", "business/118")]
+    assert E.bbc_cited(asked, lede) and not E.bbc_stated(asked, lede)
+    assert E.bbc_cited(asked, value) and E.bbc_stated(asked, value)
+    assert not E.bbc_cited(asked, elsewhere) and not E.bbc_stated(asked, elsewhere)
