@@ -14,8 +14,8 @@ project's own build_index. For a seeded sample of held-out questions (--n):
 
 BBC (bench/ask_questions.jsonl over ../shared/corpora/bbc-news/bbc.jsonl): answerable questions answered and
 citing their article, and of those the answers that hold one of the question's answer terms (the value asked: an
-answer may cite the right article with its lede and miss the sentence stating the value); unanswerable ones and answerable ones with their article removed answered anyway
-(--show-wrong lists those, with the sentences they cite).
+answer may cite the right article with its lede and miss the sentence stating the value); unanswerable ones and
+answerable ones with their article removed answered anyway (--show-wrong lists those, with the sentences they cite).
 
 Latency (--latency): /ask p50 over the BBC index of this checkout and of --baseline (today's main), one after
 the other in one run, each in a fresh subprocess, Retriever.ask in-process over the same questions.

@@ -1,4 +1,4 @@
-"""bench/answer_eval.py's --show-wrong: which BBC answers it lists, and how."""
+"""bench/answer_eval.py's BBC judging: which answers --show-wrong lists, and which answers cite or state."""
 from __future__ import annotations
 
 from bench import answer_eval as E
