@@ -14,8 +14,9 @@ shipped in api/answer_model/, trained by `make train-answer` on SQuAD v1.1 train
 The best sentence, plus up to two runners-up that score at least a fifth as well, are returned in reading order
 (source order, then position in the article), each followed by a `[n]` marker naming its source in `sources`; the
 sentences together stay within MAX_ANSWER_CHARS. A sentence whose embedding is within DEDUPE_COSINE of one already
-chosen is skipped, so repeats are not both returned. Below the model's threshold (its config.json; the rule that
-chose it is in docs/ask.md) the response says no answer was found and still lists the closest passages.
+chosen is skipped, so repeats are not both returned. Below the threshold (the model's own, in its config.json,
+chosen by the rule in docs/ask.md; EDSEARCH_ANSWER_THRESHOLD or a request's min_confidence overrides it:
+`Answerer.decline_below`) the response says no answer was found and still lists the closest passages.
 
 Generative mode (only when EDSEARCH_LLM_URL is set): see api/llm.py. The answer is written by that model from the
 same numbered passages; citations to sources that were not given are removed and listed in `removed_citations`.
@@ -36,7 +37,7 @@ from indexer.reader import Filters
 
 from . import answer_model
 from .models import AppliedFilter, Answer, AnswerSentence, AnswerSpan, Hit
-from .validation import QueryError, check_k, check_text
+from .validation import QueryError, check_confidence, check_k, check_text
 
 DEDUPE_COSINE = 0.9        # two sentences this similar are one sentence said twice
 MAX_SENTENCES = 3
@@ -96,6 +97,7 @@ def model() -> answer_model.AnswerModel:
 
 
 def threshold() -> float:
+    """The answer model's own threshold (its config.json)."""
     return model().threshold
 
 
@@ -225,6 +227,14 @@ class Answerer:
         cands = hit_sentences(self.retriever.reader, hits)
         return score_candidates(self.retriever.embedder, self.idf, question, cands)
 
+    def decline_below(self, min_confidence: float | None = None) -> float:
+        """The confidence below which ask declines: `min_confidence` (a request's), else the setting
+        EDSEARCH_ANSWER_THRESHOLD, else the answer model's own threshold."""
+        if min_confidence is not None:
+            return check_confidence(min_confidence)
+        setting = self.retriever.settings.answer_threshold
+        return threshold() if setting is None else float(setting)
+
     @staticmethod
     def confidence(q: answer_model.Question, ranked: list[Candidate]) -> float:
         """The evidence head's P(the candidates answer the question); 0 with no candidates."""
@@ -273,37 +283,42 @@ class Answerer:
         return Prepared(question, hits, ranked, self.confidence(q, ranked), applied)
 
     def ask(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
-            generate: bool | None = None, hits: list[Hit] | None = None, dates_from_query: bool = True) -> Answer:
-        """A cited answer, or found=false with the closest passages. `generate`: None = use the LLM when
-        EDSEARCH_LLM_URL is set, False = extractive only, True = require the LLM."""
+            generate: bool | None = None, hits: list[Hit] | None = None, dates_from_query: bool = True,
+            min_confidence: float | None = None) -> Answer:
+        """A cited answer, or found=false with the closest passages when the confidence is below
+        `decline_below(min_confidence)`. `generate`: None = use the LLM when EDSEARCH_LLM_URL is set, False =
+        extractive only, True = require the LLM."""
         t0 = time.perf_counter()
+        bar = self.decline_below(min_confidence)
         p = self.prepare(question, k, filters, hits, dates_from_query)
         question, hits, ranked, conf, applied = p.question, p.hits, p.ranked, p.confidence, p.applied_filters
         use_llm = self._use_llm(generate)
-        if conf < threshold() or not ranked:
-            ans = self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
+        if conf < bar or not ranked:
+            ans = self._not_found(question, hits, conf, bar, "generative" if use_llm else "extractive")
         elif use_llm:
             from .llm import build_messages
 
             raw = self.llm.complete(build_messages(question, hits))
-            ans = self._generated(question, hits, ranked, conf, raw)
+            ans = self._generated(question, hits, ranked, conf, bar, raw)
         else:
-            ans = self._extractive(question, hits, ranked, conf)
+            ans = self._extractive(question, hits, ranked, conf, bar)
         ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
         ans.applied_filters = applied
         return ans
 
     def stream(self, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
-               generate: bool | None = None, dates_from_query: bool = True) -> Iterator[tuple[str, dict]]:
+               generate: bool | None = None, dates_from_query: bool = True,
+               min_confidence: float | None = None) -> Iterator[tuple[str, dict]]:
         """Server-sent-event payloads as (event, data). Validation, retrieval and connecting to the LLM happen
         before the first item is produced, so errors surface as exceptions at the first next()."""
         t0 = time.perf_counter()
+        bar = self.decline_below(min_confidence)
         p = self.prepare(question, k, filters, dates_from_query=dates_from_query)
         question, hits, ranked, conf, applied = p.question, p.hits, p.ranked, p.confidence, p.applied_filters
         use_llm = self._use_llm(generate)
-        if conf < threshold() or not ranked or not use_llm:
-            ans = (self._not_found(question, hits, conf, "generative" if use_llm else "extractive")
-                   if conf < threshold() or not ranked else self._extractive(question, hits, ranked, conf))
+        if conf < bar or not ranked or not use_llm:
+            ans = (self._not_found(question, hits, conf, bar, "generative" if use_llm else "extractive")
+                   if conf < bar or not ranked else self._extractive(question, hits, ranked, conf, bar))
             ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
             ans.applied_filters = applied
 
@@ -318,7 +333,7 @@ class Answerer:
         first = next(deltas, None)
 
         def gen():
-            yield "sources", {"question": question, "confidence": conf,
+            yield "sources", {"question": question, "confidence": conf, "threshold": bar,
                               "sources": [h.model_dump(mode="json") for h in hits],
                               "applied_filters": [f.model_dump(mode="json") for f in applied]}
             filt = CitationFilter(len(hits))
@@ -347,7 +362,7 @@ class Answerer:
                 close = getattr(deltas, "close", None)
                 if close:
                     close()
-            ans = self._generated(question, hits, ranked, conf, "".join(parts))
+            ans = self._generated(question, hits, ranked, conf, bar, "".join(parts))
             ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
             ans.applied_filters = applied
             yield "answer", ans.model_dump(mode="json")
@@ -367,40 +382,35 @@ class Answerer:
         return AnswerSentence(text=c.text, source=c.source, char_start=c.char_start, char_end=c.char_end,
                               paragraph=c.paragraph, score=round(c.score, 6))
 
-    def _extractive(self, question, hits, ranked, conf) -> Answer:
+    def _extractive(self, question, hits, ranked, conf, bar) -> Answer:
         chosen = self.select(ranked)
         text = " ".join(f"{c.text} [{c.source}]" for c in chosen)
-        return Answer(question=question, found=True, answer=text, confidence=round(conf, 4),
+        return Answer(question=question, found=True, answer=text, confidence=round(conf, 4), threshold=bar,
                       sentences=[self._sentence(c) for c in chosen], sources=hits, mode="extractive")
 
-    def _generated(self, question, hits, ranked, conf, raw: str) -> Answer:
+    def _generated(self, question, hits, ranked, conf, bar, raw: str) -> Answer:
         from .llm import clean_citations
 
         text, kept, removed = clean_citations(raw, len(hits))
         evidence = [self._sentence(c) for c in self.select(ranked)]
         if not kept:
-            return Answer(question=question, found=False, answer=None, confidence=round(conf, 4),
+            return Answer(question=question, found=False, answer=None, confidence=round(conf, 4), threshold=bar,
                           sentences=evidence, sources=hits, mode="generative", removed_citations=removed,
                           message="the model's answer cited none of the given sources, so it is not shown; "
                                   f"it said: {text.strip()[:500]}")
         msg = None
         if removed:
             msg = "removed citations to sources that were not given: " + ", ".join(f"[{n}]" for n in removed)
-        return Answer(question=question, found=True, answer=text, confidence=round(conf, 4), sentences=evidence,
-                      sources=hits, mode="generative", removed_citations=removed, message=msg)
+        return Answer(question=question, found=True, answer=text, confidence=round(conf, 4), threshold=bar,
+                      sentences=evidence, sources=hits, mode="generative", removed_citations=removed, message=msg)
 
     @staticmethod
-    def _not_found(question, hits, conf, mode) -> Answer:
+    def _not_found(question, hits, conf, bar, mode) -> Answer:
         where = "the closest passages are listed in sources" if hits else "no passages matched"
-        return Answer(question=question, found=False, answer=None, confidence=round(conf, 4), sentences=[],
-                      sources=hits, mode=mode,
+        return Answer(question=question, found=False, answer=None, confidence=round(conf, 4), threshold=bar,
+                      sentences=[], sources=hits, mode=mode,
                       message=f"No answer was found in the archive (confidence {conf:.2f} is below the "
-                              f"threshold {threshold():.2f}); {where}.")
-
-
-def ask(retriever, question: str, k: int = DEFAULT_K, filters: Filters | None = None,
-        generate: bool | None = None) -> Answer:
-    return Answerer(retriever).ask(question, k=k, filters=filters, generate=generate)
+                              f"threshold {bar:.2f}); {where}.")
 
 
 def sse(events) -> Iterator[bytes]:

@@ -134,6 +134,8 @@ class Answer(BaseModel):
     found: bool
     answer: str | None = Field(None, description="Answer text with [n] markers pointing into `sources`")
     confidence: float = Field(description="Calibrated probability that the answer is supported (0..1)")
+    threshold: float = Field(description="The confidence below which this answer was declined: the request's "
+                                         "min_confidence, else EDSEARCH_ANSWER_THRESHOLD, else the answer model's")
     sentences: list[AnswerSentence] = Field(default_factory=list)
     sources: list[Hit] = Field(default_factory=list)
     mode: str = Field("extractive", description="extractive or generative")

@@ -85,9 +85,14 @@ class AskRequest(Request):
     k: K = Field(5, description=f"Passages to answer from (and list as sources), 1..{MAX_K}")
     generate: bool | None = Field(None, description="Left out: use the LLM when EDSEARCH_LLM_URL is set; "
                                                     "false: extractive only; true: require the LLM")
+    min_confidence: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                         description="Decline below this confidence, 0..1 (left out: "
+                                                     "EDSEARCH_ANSWER_THRESHOLD, else the answer model's "
+                                                     "threshold); higher: fewer wrong answers, more declined")
 
     def run(self, retriever: Retriever) -> Answer:
-        return retriever.ask(self.q, self.k, self.filters(), self.generate, dates_from_query=self.dates_from_query)
+        return retriever.ask(self.q, self.k, self.filters(), self.generate, dates_from_query=self.dates_from_query,
+                             min_confidence=self.min_confidence)
 
 
 class TimelineRequest(Request):

@@ -312,10 +312,11 @@ class Retriever:
                            **_duplicates(article_id, dups, near))
 
     def ask(self, question: str, k: int = 5, filters: Filters | None = None, generate: bool | None = None,
-            dates_from_query: bool = True):
-        """A cited answer (api.models.Answer), or found=false with the closest passages; see api/answer.py."""
+            dates_from_query: bool = True, min_confidence: float | None = None):
+        """A cited answer (api.models.Answer), or found=false with the closest passages, declined below
+        `min_confidence` (None: EDSEARCH_ANSWER_THRESHOLD, else the answer model's threshold); see api/answer.py."""
         return Answerer(self).ask(question, k=k, filters=filters, generate=generate,
-                                  dates_from_query=dates_from_query)
+                                  dates_from_query=dates_from_query, min_confidence=min_confidence)
 
     def health(self) -> dict:
         r = self.reader

@@ -247,7 +247,8 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
              summary="The answer as server-sent events: sources, delta (generative mode), answer, done",
              responses={200: {"content": {"text/event-stream": {}}}})
     def ask_stream(req: Annotated[AskRequest, Query()]):
-        events = Answerer(state.get()).stream(req.q, req.k, req.filters(), req.generate, req.dates_from_query)
+        events = Answerer(state.get()).stream(req.q, req.k, req.filters(), req.generate, req.dates_from_query,
+                                              req.min_confidence)
         return StreamingResponse(sse(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -35,6 +35,12 @@ def check_k(k) -> int:
     return k
 
 
+def check_confidence(value, name: str = "min_confidence") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise QueryError(f"{name} must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
 def validate_query(query: str, k: int, mode: str, max_chars: int) -> str:
     query = check_text(query, "query", max_chars, "type some words or a question")
     check_k(k)

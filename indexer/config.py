@@ -12,6 +12,7 @@ BACKENDS = ("auto", "openvino", "torch")
 DEFAULT_BATCH_SIZE = 16   # texts per encode batch: indexes faster than 64 here (docs/scale.md)
 
 
+_OPTIONAL_CASTS = {"float | None": float}   # how a setting without a default is read (Settings.from_env)
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -91,6 +92,10 @@ class Settings:
     # answer span's score (this weight; 0 = retrieval order). 0.5 was chosen on the development questions
     # (bench/retrieval_eval.py --rerank; docs/retrieval.md); it reorders the k hits, it finds no others
     answer_rerank_weight: float = 0.5   # EDSEARCH_ANSWER_RERANK_WEIGHT
+    # Ask declines below this confidence; unset: the answer model's own threshold (its config.json, chosen by the
+    # rule in docs/ask.md). Raise it where a wrong answer costs more than a declined one (docs/ask.md's tables
+    # show what each threshold costs); a request's min_confidence overrides it
+    answer_threshold: float | None = None  # EDSEARCH_ANSWER_THRESHOLD
 
     def __post_init__(self):
         for name, allowed in (("dtype", DTYPES), ("backend", BACKENDS), ("hnsw_storage", ("fp16", "fp32"))):
@@ -113,6 +118,10 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value < 0:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be a finite number >= 0 (got {value!r})")
+        if self.answer_threshold is not None and not (isinstance(self.answer_threshold, (int, float))
+                                                      and 0 <= self.answer_threshold <= 1):
+            raise ValueError("EDSEARCH_ANSWER_THRESHOLD must be a confidence from 0 to 1, or unset for the answer "
+                             f"model's own threshold (got {self.answer_threshold!r})")
         if self.rrf_dense_weight == 0 and self.rrf_keyword_weight == 0:
             raise ValueError("EDSEARCH_RRF_DENSE_WEIGHT and EDSEARCH_RRF_KEYWORD_WEIGHT are both 0: hybrid search "
                              "would rank nothing; give at least one a positive weight")
@@ -126,7 +135,7 @@ class Settings:
     def from_env(cls, **overrides) -> "Settings":
         values = {}
         for f in fields(cls):
-            cast = type(f.default) if f.default is not None else str
+            cast = type(f.default) if f.default is not None else _OPTIONAL_CASTS[f.type]
             values[f.name] = _env("EDSEARCH_" + f.name.upper(), f.default, cast)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

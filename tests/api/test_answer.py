@@ -1,10 +1,12 @@
 """Library: Retriever.ask / api.answer over the seeds' index."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from api import QueryError
+from api import QueryError, Retriever
 from api.answer import Answerer, Candidate, threshold
 from tests.conftest import CPTPP_QUESTION, CPTPP_SENTENCE
 
@@ -45,6 +47,23 @@ def test_off_topic_question_is_declined_with_closest_passages(retriever):
     assert ans.confidence < threshold()
     assert ans.sources, "the closest passages are still listed"
     assert "no answer was found in the archive" in ans.message.lower()
+
+
+def test_min_confidence_and_the_setting_move_the_threshold(retriever, seeds_index, settings, cptpp):
+    """A newsroom that would rather be told "not found" than risk a wrong answer raises the threshold: per request
+    (min_confidence) or for the whole service (EDSEARCH_ANSWER_THRESHOLD); the answer says which applied."""
+    assert cptpp.threshold == threshold() < cptpp.confidence < 0.99
+    strict = retriever.ask(CPTPP_QUESTION, min_confidence=0.99)
+    assert not strict.found and strict.answer is None and strict.threshold == 0.99
+    assert strict.confidence == cptpp.confidence and strict.sources == cptpp.sources
+    assert "below the threshold 0.99" in strict.message
+    service = Retriever(seeds_index, replace(settings, answer_threshold=0.99))
+    assert not service.ask(CPTPP_QUESTION).found
+    loose = service.ask(CPTPP_QUESTION, min_confidence=0.5)      # the request's own bar wins over the setting
+    assert loose.found and loose.threshold == 0.5 and CPTPP_SENTENCE in loose.answer
+    for bad in (1.5, -0.1, float("nan"), "high"):
+        with pytest.raises(QueryError, match="min_confidence must be a number from 0 to 1"):
+            retriever.ask(CPTPP_QUESTION, min_confidence=bad)
 
 
 @pytest.mark.parametrize("question, words", [("", "empty"), ("   ", "empty"), ("x" * 5000, "limit")])

@@ -51,7 +51,9 @@ def test_post_ask_declines(live_server):
 
 @pytest.mark.parametrize("params, status, code, words", [
     ({"q": ""}, 400, "bad_request", "empty"), ({"q": "x" * 1500}, 400, "bad_request", "limit"),
-    ({"q": "why?", "k": 0}, 422, "invalid_request", "k: Input should be greater than or equal to 1")])
+    ({"q": "why?", "k": 0}, 422, "invalid_request", "k: Input should be greater than or equal to 1"),
+    ({"q": "why?", "min_confidence": 2}, 422, "invalid_request",
+     "min_confidence: Input should be less than or equal to 1")])
 def test_bad_input_is_4xx(live_server, params, status, code, words):
     r = httpx.get(f"{live_server.url}/ask", params=params, timeout=30)
     assert r.status_code == status, r.text
@@ -95,6 +97,21 @@ def test_cli_ask_json(seeds_index):
     out = _cli(seeds_index, CPTPP_QUESTION, "--json")
     assert out.returncode == 0, out.stderr
     _check_cptpp(json.loads(out.stdout))
+
+
+def test_min_confidence_over_http_stream_and_cli(live_server, seeds_index):
+    """The request's threshold reaches the answer on every surface: GET, POST, the stream, the CLI."""
+    for r in (httpx.get(f"{live_server.url}/ask", params={"q": CPTPP_QUESTION, "min_confidence": 0.99}, timeout=30),
+              httpx.post(f"{live_server.url}/ask", json={"q": CPTPP_QUESTION, "min_confidence": 0.99}, timeout=30)):
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["found"] is False and body["threshold"] == 0.99 and body["sources"]
+    with httpx.stream("GET", f"{live_server.url}/ask/stream", params={"q": CPTPP_QUESTION, "min_confidence": 0.99},
+                      timeout=30) as r:
+        data = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:")]
+    assert data[0]["found"] is False and data[0]["threshold"] == 0.99
+    out = _cli(seeds_index, CPTPP_QUESTION, "--min-confidence", "0.99")
+    assert out.returncode == 0 and "below the threshold 0.99" in out.stdout, out.stderr
 
 
 def test_cli_ask_declines_and_rejects_empty(seeds_index):

@@ -15,6 +15,9 @@ def test_environment_overrides_defaults(monkeypatch):
     monkeypatch.setenv("EDSEARCH_HNSW_EF_SEARCH", "64")
     s = Settings.from_env()
     assert (s.ray_address, s.hnsw_ef_search, s.ray_embed_actors) == ("ray://head:10001", 64, 0)
+    assert s.answer_threshold is None            # unset: the answer model's own threshold
+    monkeypatch.setenv("EDSEARCH_ANSWER_THRESHOLD", "0.5")
+    assert Settings.from_env().answer_threshold == 0.5
 
 
 @pytest.mark.parametrize("name,value,match", [
@@ -25,6 +28,9 @@ def test_environment_overrides_defaults(monkeypatch):
     ("EDSEARCH_DTYPE", "float16", "EDSEARCH_DTYPE must be one of auto, float32"),
     ("EDSEARCH_HNSW_EF_SEARCH", "-1", "EDSEARCH_HNSW_EF_SEARCH must be 0 or more"),
     ("EDSEARCH_RAY_EMBED_CPUS", "0", "EDSEARCH_RAY_EMBED_CPUS must be positive"),
+    ("EDSEARCH_ANSWER_THRESHOLD", "1.5", "EDSEARCH_ANSWER_THRESHOLD must be a confidence from 0 to 1"),
+    ("EDSEARCH_ANSWER_THRESHOLD", "nan", "EDSEARCH_ANSWER_THRESHOLD must be a confidence from 0 to 1"),
+    ("EDSEARCH_ANSWER_THRESHOLD", "high", "EDSEARCH_ANSWER_THRESHOLD='high' is not a valid float"),
 ])
 def test_unusable_values_are_named(monkeypatch, name, value, match):
     monkeypatch.setenv(name, value)
