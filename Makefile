@@ -33,7 +33,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The whole answer model (api/answer_model/), from SQuAD v1.1 train in ../shared: the cross-encoder, then the heads
-# over its scores (~40 min on 2 cores with bf16 units; docs/cross-encoder.md)
+# over its scores (~51 min on 2 cores with bf16 units: 28 + 23; docs/cross-encoder.md, docs/ask.md)
 train-model: train-cross-encoder
 	$(MAKE) train-answer
 
