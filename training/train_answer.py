@@ -60,7 +60,7 @@ HELD_OUT = 0.10
 TRAIN_ARTICLES = 100
 # Two questions a paragraph (8,415): the heads' held-out figures still rose with data at one (a quarter, a half and
 # all of those groups: evidence log loss 0.331, 0.320, 0.306), and two gave 0.297 and 15 fewer wrong answers through
-# ask (docs/ask.md, session 15); a third would take the heads' cold run past what the hour of training leaves
+# ask (docs/ask.md, session 15); a third added nothing beyond a retrain's noise and ~13 min to the cold run
 TRAIN_Q_PER_PARAGRAPH = 2
 HELD_Q_PER_PARAGRAPH = 1
 OTHER_PARAGRAPHS = 3
