@@ -316,9 +316,10 @@ class Answerer:
         p = self.prepare(question, k, filters, dates_from_query=dates_from_query)
         question, hits, ranked, conf, applied = p.question, p.hits, p.ranked, p.confidence, p.applied_filters
         use_llm = self._use_llm(generate)
-        if conf < bar or not ranked or not use_llm:
+        declined = conf < bar or not ranked
+        if declined or not use_llm:
             ans = (self._not_found(question, hits, conf, bar, "generative" if use_llm else "extractive")
-                   if conf < bar or not ranked else self._extractive(question, hits, ranked, conf, bar))
+                   if declined else self._extractive(question, hits, ranked, conf, bar))
             ans.took_ms = round((time.perf_counter() - t0) * 1000, 2)
             ans.applied_filters = applied
 
