@@ -280,11 +280,16 @@ def main(argv=None) -> int:
     ap.add_argument("--answer-length", type=int, default=0, metavar="N",
                     help="compare answer-length rules on N held-out questions after the first --n (not reported)")
     args = ap.parse_args(argv)
-    from api.answer import threshold
+    from api.answer import model, threshold
 
-    print(f"answer model threshold {threshold():.3f} (bold rows)")
     t0 = threshold()
-    grid = sorted({0.05, 0.1, t0, 0.25, 0.35, 0.5})
+    t1 = model().config.get("answer_first_threshold")     # the rule until session 15, kept for archives that want it
+    print(f"answer model threshold {t0:.3f} (bold rows)" + (f"; answering first {t1:.3f} (italic rows)" if t1 else ""))
+    grid = sorted({0.05, 0.1, t0, 0.25, 0.35, 0.5} | ({t1} if t1 else set()))
+
+    def label(t: float) -> str:
+        return f"**{t:.3f}**" if t == t0 else f"_{t:.3f}_" if t == t1 else f"{t:.3f}"
+
     if not args.skip_squad:
         s = squad_eval(args.n)
         print(f"\nSQuAD held-out fold: n={s['n']} questions (seeded sample) over an index of {s['paragraphs']} "
@@ -294,7 +299,7 @@ def main(argv=None) -> int:
               "with own paragraph left out (>= 0.85) | perturbed declined (>= 0.80) | word swapped declined |\n"
               "|---|---|---|---|---|---|")
         for t, *v in sweep(s["rows"], squad_right, grid):
-            print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+            print(f"| {label(t)} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
         n, right = answered_anyway(s["rows"]["removed"], t0, squad_right)
         print(f"own paragraph left out, at {t0:.3f}: {n} of {s['n']} answered anyway; {right} of these answers hold "
               "the gold answer (another paragraph of the fold states it)")
@@ -315,7 +320,7 @@ def main(argv=None) -> int:
               "(<= 0.15) |\n|---|---|---|---|---|---|")
         stated = [row[1] for row in sweep(r, bbc_stated, grid)]
         for (t, right, answered, removed_declined, none_declined), holds in zip(sweep(r, bbc_cited, grid), stated):
-            print(f"| {'**%.3f**' % t if t == t0 else '%.3f' % t} | {right:.3f} | {holds:.3f} | {answered:.3f} | "
+            print(f"| {label(t)} | {right:.3f} | {holds:.3f} | {answered:.3f} | "
                   f"{1 - removed_declined:.3f} | {1 - none_declined:.3f} |")
         n, right = answered_anyway(r["removed"], t0, holds_a_term)
         print(f"article removed, at {t0:.3f}: {n} of {len(r['removed'])} answered anyway; {right} of these answers "

@@ -4,7 +4,7 @@
 the same features (training/train_answer.py's data and caches, read in place from ../shared; cold caches cost the
 ~15 min of a first train-answer run) with seeds 13-17 one by one, and with the logit average of MLP_SEEDS seeds, and
 prints the held-out figures of each: the sentence head's top-1, the evidence head's AUC and log loss, the threshold
-the rule picks and what it leaves declined.
+the rule picks (decline first, since session 16) and what it leaves answered and declined.
 
     PYTHONPATH=. .venv/bin/python bench/answer_head_seeds.py [--cross-encoder api/answer_model/cross_encoder]
 """
@@ -41,8 +41,8 @@ def main() -> None:
     def name(seed: int | None) -> str:
         return f"mean of {T.MLP_SEEDS}" if seed is None else str(seed)
 
-    print("| sentence head | its seed | top-1 | evidence head | its seed | AUC | log loss | threshold | removed "
-          "declined | perturbed declined | topic removed declined |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| sentence head | its seed | top-1 | evidence head | its seed | AUC | log loss | threshold | answerable "
+          "answered | perturbed declined | topic removed declined |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for kind in ("mlp", "mlp2"):
         for s_seed in (*SEEDS, None):
             s_head = fit(kind, xs, ys, s_seed)
@@ -54,7 +54,7 @@ def main() -> None:
                 p = fit("mlp", ex, ey, e_seed).prob(hx)
                 t = T.threshold_by_rule(p, list(conds))
                 print(f"| {kind} | {name(s_seed)} | {top1:.4f} | mlp | {name(e_seed)} | {T.auc(hy, p):.4f} | "
-                      f"{T.log_loss(hy, p):.4f} | {t:.3f} | {np.mean(p[conds == 'removed'] < t):.3f} | "
+                      f"{T.log_loss(hy, p):.4f} | {t:.3f} | {np.mean(p[conds == 'answerable'] >= t):.3f} | "
                       f"{np.mean(p[conds == 'perturbed'] < t):.3f} | "
                       f"{np.mean(p[conds == 'topic-removed'] < t):.3f} |", flush=True)
 

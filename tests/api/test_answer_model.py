@@ -42,6 +42,8 @@ def test_the_cross_encoder_reads_the_question_without_its_voice_words():
 def test_artifact_loads_offline_and_is_small():
     model = M.load()
     assert 0 < model.threshold < 1
+    # decline first; the answer-first threshold docs/ask.md offers to archives that want more answers is lower
+    assert 0 < model.config["answer_first_threshold"] < model.threshold
     size = sum(f.stat().st_size for f in M.ARTIFACT_DIR.rglob("*") if f.is_file())    # the cross-encoder too
     assert size < 50 * 1024 * 1024
     assert (M.ARTIFACT_DIR / "MODEL_CARD.md").exists()
@@ -86,11 +88,10 @@ def test_the_cross_encoder_reads_only_the_best_sentences(embedder):
     ("How much did the central bank lift interest rates?",
      "How much did the central bank lift interest rates in 1998?", "by a quarter point"),
     # A common noun swapped for another ("harbour" -> "airport"): the 6-layer cross-encoder scores the harbour
-    # sentence high for the airport question (confidence 0.21, just above the threshold). Known miss, measured as
-    # "word swapped declined" by bench/answer_eval.py (docs/ask.md); strict, so a model that catches it fails here
-    # until the mark goes.
-    pytest.param("How many jobs would the harbour works create?", "How many jobs would the airport works create?",
-                 "two hundred jobs", marks=pytest.mark.xfail(strict=True, reason="word swaps are not caught yet")),
+    # sentence high for the airport question (confidence 0.30). Answered at the answer-first threshold (0.219),
+    # declined at the decline-first one (session 16); "word swapped declined" in bench/answer_eval.py (docs/ask.md).
+    ("How many jobs would the harbour works create?", "How many jobs would the airport works create?",
+     "two hundred jobs"),
 ])
 def test_near_miss_is_declined_and_the_fact_it_states_is_answered(news, stated, near, answer):
     """The archive states one fact; asked the same of another party, year or place, it declines. (Not all near
