@@ -29,3 +29,17 @@ def test_a_larger_head_is_chosen_only_where_it_is_clearly_better():
     assert T.clearly_best({"logistic": base, "mlp": hair})[0] == "logistic"
     chosen, why = T.clearly_best({"logistic": base, "mlp": hair, "mlp2": clear})
     assert chosen == "mlp2" and len(why) == 2 and "not clearly better" in why[0]
+
+
+def test_the_threshold_declines_first_and_the_answer_first_one_is_kept():
+    """The shipped threshold is the lowest that declines DECLINED_TARGET of the removed questions; the answer-first
+    one the highest that answers ANSWERED_TARGET of the answerable ones (docs/ask.md, "Threshold rule")."""
+    rng = np.random.default_rng(2)
+    removed, answerable = rng.beta(2, 5, 1000), rng.beta(5, 2, 1000)
+    conf = np.concatenate([removed, answerable])
+    conds = ["removed"] * 1000 + ["answerable"] * 1000
+    t = T.threshold_by_rule(conf, conds)
+    assert np.mean(removed < t) >= T.DECLINED_TARGET > np.mean(removed < t - 0.001)
+    a = T.answer_first_threshold(conf, conds)
+    # the highest: it answers at most one question more than the target needs (its float rounding of 1 - 0.93)
+    assert T.ANSWERED_TARGET <= np.mean(answerable >= a) <= T.ANSWERED_TARGET + 0.001 + 1e-9
