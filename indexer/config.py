@@ -12,7 +12,7 @@ BACKENDS = ("auto", "openvino", "torch")
 DEFAULT_BATCH_SIZE = 16   # texts per encode batch: indexes faster than 64 here (docs/scale.md)
 
 
-_OPTIONAL_CASTS = {"float | None": float}   # how a setting without a default is read (Settings.from_env)
+_OPTIONAL_CASTS = {"float | None": float}   # how a setting without a default is read (Settings.from_env; else str)
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -135,7 +135,7 @@ class Settings:
     def from_env(cls, **overrides) -> "Settings":
         values = {}
         for f in fields(cls):
-            cast = type(f.default) if f.default is not None else _OPTIONAL_CASTS[f.type]
+            cast = type(f.default) if f.default is not None else _OPTIONAL_CASTS.get(f.type, str)
             values[f.name] = _env("EDSEARCH_" + f.name.upper(), f.default, cast)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
