@@ -26,3 +26,14 @@ def test_a_bbc_answer_is_stated_only_when_it_cites_its_article_and_holds_an_answ
     assert E.bbc_cited(asked, lede) and not E.bbc_stated(asked, lede)
     assert E.bbc_cited(asked, value) and E.bbc_stated(asked, value)
     assert not E.bbc_cited(asked, elsewhere) and not E.bbc_stated(asked, elsewhere)
+
+
+def test_outcomes_flag_each_question_at_the_threshold_and_share_gives_its_interval():
+    rows = {"answerable": [(0.9, [("It cost £7.5bn.", "a")], "£7.5bn"), (0.5, [("Sales rose.", "b")], "£2bn"),
+                           (0.2, [("It cost £2bn.", "c")], "£2bn")],
+            "removed": [(0.6, [("Sales rose.", "b")], "£7.5bn"), (0.1, [], "£2bn")]}
+    right, answered, declined = E.outcomes(rows, E.squad_right, 0.4)
+    assert right == [True, False, False] and answered == [True, True, False] and declined == [False, True]
+    assert [round(x, 3) for x in E.sweep(rows, E.squad_right, [0.4])[0]] == [0.4, 0.333, 0.667, 0.5]
+    assert E.share(declined) == "0.500 (0.095-0.905 of 2)"      # two questions say next to nothing
+    assert E.share([True] * 169 + [False] * 31).startswith("0.845 (0.788-0.889 of 200)")
