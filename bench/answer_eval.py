@@ -127,13 +127,24 @@ def share(flags: list[bool]) -> str:
     return f"{k / n:.3f} ({ci.low:.3f}-{ci.high:.3f} of {n})"
 
 
-def squad_eval(n: int) -> dict:
+def seeded_sample(qs: list, rng: random.Random, n: int, skip: int = 0) -> list:
+    """Questions skip .. skip+n-1 of the seeded order; the first `skip` are those a run with --n skip reports on.
+    random.sample draws one at a time (a longer sample extends a shorter one) only while it picks from a set; at a
+    size where it switches to its pool method the order changes, and that is refused rather than silently reused."""
+    out = rng.sample(qs, min(skip + n, len(qs)))
+    if skip and random.Random(SEED).sample(qs, skip) != out[:skip]:
+        raise SystemExit(f"--offset {skip} with --n {n}: the seeded order changes at {skip + n} questions; "
+                         "ask for fewer")
+    return out[skip:]
+
+
+def squad_eval(n: int, skip: int = 0) -> dict:
     from api.answer import Answerer
 
     retriever, qs, n_docs = heldout_index()
     answerer = Answerer(retriever)
     rng = random.Random(SEED)
-    sample = rng.sample(qs, min(n, len(qs)))
+    sample = seeded_sample(qs, rng, n, skip)
     rows = {"answerable": [], "removed": [], "perturbed": [], "swapped": []}
     noun_rng = random.Random(SEED + 7)     # its own stream: the sample and the perturbed questions stay as they were
     t0 = time.perf_counter()
@@ -161,7 +172,7 @@ def answer_length(n: int, reported: int, shares=(0.1, 0.2, 0.3, 0.5)) -> list[tu
 
     retriever, qs, _ = heldout_index()
     answerer = Answerer(retriever)
-    sample = random.Random(SEED).sample(qs, min(reported + n, len(qs)))[reported:]
+    sample = seeded_sample(qs, random.Random(SEED), n, reported)
     ranked = [(gold, answerer.prepare(q, K).ranked) for q, gold, *_ in sample]
     rules = [("former: >= 0.5 and within 0.15 of the best",
               lambda c, best: c.prob >= max(0.5, best.prob - 0.15))]
@@ -279,6 +290,9 @@ def latency(baseline: Path, rounds: int, baseline_index: Path | None = None) -> 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=300, help="held-out SQuAD questions sampled (seeded)")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="skip the first OFFSET questions of the seeded order (a fresh sample beside --n's: "
+                         "--offset 600 skips the 200 reported and the 400 --answer-length tuned on)")
     ap.add_argument("--skip-squad", action="store_true")
     ap.add_argument("--skip-bbc", action="store_true")
     ap.add_argument("--latency", action="store_true")
@@ -290,7 +304,8 @@ def main(argv=None) -> int:
                     help="list the BBC questions answered with their article removed or with no answer in the "
                          "archive, with the sentences cited")
     ap.add_argument("--answer-length", type=int, default=0, metavar="N",
-                    help="compare answer-length rules on N held-out questions after the first --n (not reported)")
+                    help="compare answer-length rules on N held-out questions after the first --n (not reported; "
+                         "with --offset 0)")
     args = ap.parse_args(argv)
     from api.answer import model, threshold
 
@@ -303,8 +318,9 @@ def main(argv=None) -> int:
         return f"**{t:.3f}**" if t == t0 else f"_{t:.3f}_" if t == t1 else f"{t:.3f}"
 
     if not args.skip_squad:
-        s = squad_eval(args.n)
-        print(f"\nSQuAD held-out fold: n={s['n']} questions (seeded sample) over an index of {s['paragraphs']} "
+        s = squad_eval(args.n, args.offset)
+        print(f"\nSQuAD held-out fold: n={s['n']} questions (seeded sample"
+              + (f", after its first {args.offset}" if args.offset else "") + f") over an index of {s['paragraphs']} "
               f"held-out paragraphs (one article per paragraph); {s['perturbed_n']} perturbed questions, "
               f"{s['swapped_n']} with a word swapped")
         print("| threshold | gold answer in a cited answer of <= 500 chars (>= 0.85) | answered (>= 0.93) | declined "
