@@ -20,7 +20,10 @@ answerable ones with their article removed answered anyway (--show-wrong lists t
 Latency (--latency): /ask p50 over the BBC index of this checkout and of --baseline (today's main), one after
 the other in one run, each in a fresh subprocess, Retriever.ask in-process over the same questions.
 
-    PYTHONPATH=. python bench/answer_eval.py [--n 300] [--skip-bbc] [--show-wrong] [--latency --baseline /work/baseline]
+Each figure at the shipped threshold is printed with its 95% Wilson interval; --offset measures a fresh sample of
+the held-out questions, after those a smaller run reported.
+
+    PYTHONPATH=. python bench/answer_eval.py [--n 300] [--offset 600] [--skip-bbc] [--show-wrong] [--latency --baseline /work/baseline]
 """
 from __future__ import annotations
 
