@@ -121,11 +121,13 @@ def sweep(rows: dict[str, list], right, thresholds) -> list[tuple]:
 
 
 def share(flags: list[bool]) -> str:
-    """The share of true flags with its 95% Wilson interval, "0.845 (0.789-0.889 of 200)": on a sample of a few
+    """The share of true flags with its 95% Wilson interval, "0.845 (0.788-0.889 of 200)": on a sample of a few
     hundred questions a figure a question or two from its target is within the sample's noise."""
     from scipy.stats import binomtest
 
     k, n = int(sum(flags)), len(flags)
+    if not n:
+        return "- (of 0)"
     ci = binomtest(k, n).proportion_ci(method="wilson")
     return f"{k / n:.3f} ({ci.low:.3f}-{ci.high:.3f} of {n})"
 
@@ -136,8 +138,8 @@ def seeded_sample(qs: list, rng: random.Random, n: int, skip: int = 0) -> list:
     size where it switches to its pool method the order changes, and that is refused rather than silently reused."""
     out = rng.sample(qs, min(skip + n, len(qs)))
     if skip and random.Random(SEED).sample(qs, skip) != out[:skip]:
-        raise SystemExit(f"--offset {skip} with --n {n}: the seeded order changes at {skip + n} questions; "
-                         "ask for fewer")
+        raise SystemExit(f"questions {skip}-{skip + n - 1} of the seeded order: it changes at {skip + n} questions; "
+                         "ask for fewer (--offset, --n, --answer-length)")
     return out[skip:]
 
 
@@ -307,8 +309,8 @@ def main(argv=None) -> int:
                     help="list the BBC questions answered with their article removed or with no answer in the "
                          "archive, with the sentences cited")
     ap.add_argument("--answer-length", type=int, default=0, metavar="N",
-                    help="compare answer-length rules on N held-out questions after the first --n (not reported; "
-                         "with --offset 0)")
+                    help="compare answer-length rules on N held-out questions after those the SQuAD table "
+                         "reports (--offset + --n)")
     args = ap.parse_args(argv)
     from api.answer import model, threshold
 
@@ -343,7 +345,7 @@ def main(argv=None) -> int:
               "(gold answer in the answer, threshold aside)")
         print("| runner-up kept when its probability is | gold answer in the answer | characters | sentences |\n"
               "|---|---|---|---|")
-        for name, right, chars, sents in answer_length(args.answer_length, args.n):
+        for name, right, chars, sents in answer_length(args.answer_length, args.offset + args.n):
             print(f"| {name} | {right:.3f} | {chars:.0f} | {sents:.2f} |")
     if not args.skip_bbc:
         b = bbc_eval()

@@ -36,6 +36,7 @@ def test_outcomes_flag_each_question_at_the_threshold_and_share_gives_its_interv
     assert right == [True, False, False] and answered == [True, True, False] and declined == [False, True]
     assert [round(x, 3) for x in E.sweep(rows, E.squad_right, [0.4])[0]] == [0.4, 0.333, 0.667, 0.5]
     assert E.share(declined) == "0.500 (0.095-0.905 of 2)"      # two questions say next to nothing
+    assert E.share([]) == "- (of 0)"
     assert E.share([True] * 169 + [False] * 31).startswith("0.845 (0.788-0.889 of 200)")
 
 
@@ -49,5 +50,5 @@ def test_an_offset_sample_follows_the_reported_one_and_a_reordering_size_is_refu
     fresh = E.seeded_sample(qs, random.Random(E.SEED), 600, 600)
     assert len(fresh) == 600 and not set(reported) & set(fresh)
     assert E.seeded_sample(qs, random.Random(E.SEED), 400, 200) == E.seeded_sample(qs, random.Random(E.SEED), 600)[200:]
-    with pytest.raises(SystemExit, match="--offset 600 with --n 1000"):
+    with pytest.raises(SystemExit, match="questions 600-1599 of the seeded order"):
         E.seeded_sample(qs, random.Random(E.SEED), 1000, 600)
