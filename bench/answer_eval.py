@@ -136,6 +136,8 @@ def seeded_sample(qs: list, rng: random.Random, n: int, skip: int = 0) -> list:
     """Questions skip .. skip+n-1 of the seeded order; the first `skip` are those a run with --n skip reports on.
     random.sample draws one at a time (a longer sample extends a shorter one) only while it picks from a set; at a
     size where it switches to its pool method the order changes, and that is refused rather than silently reused."""
+    if skip >= len(qs):
+        raise SystemExit(f"--offset {skip}: the held-out fold has {len(qs)} questions; ask for fewer")
     out = rng.sample(qs, min(skip + n, len(qs)))
     if skip and random.Random(SEED).sample(qs, skip) != out[:skip]:
         raise SystemExit(f"questions {skip}-{skip + n - 1} of the seeded order: it changes at {skip + n} questions; "

@@ -52,3 +52,5 @@ def test_an_offset_sample_follows_the_reported_one_and_a_reordering_size_is_refu
     assert E.seeded_sample(qs, random.Random(E.SEED), 400, 200) == E.seeded_sample(qs, random.Random(E.SEED), 600)[200:]
     with pytest.raises(SystemExit, match="questions 600-1599 of the seeded order"):
         E.seeded_sample(qs, random.Random(E.SEED), 1000, 600)
+    with pytest.raises(SystemExit, match="--offset 9702: the held-out fold has 9702 questions"):
+        E.seeded_sample(qs, random.Random(E.SEED), 10, 9702)
