@@ -138,8 +138,10 @@ def seeded_sample(qs: list, rng: random.Random, n: int, skip: int = 0) -> list:
     size where it switches to its pool method the order changes, and that is refused rather than silently reused."""
     if skip >= len(qs):
         raise SystemExit(f"--offset {skip}: the held-out fold has {len(qs)} questions; ask for fewer")
+    shorter = random.Random()
+    shorter.setstate(rng.getstate())       # the order a run with --n skip drew from this same generator
     out = rng.sample(qs, min(skip + n, len(qs)))
-    if skip and random.Random(SEED).sample(qs, skip) != out[:skip]:
+    if skip and shorter.sample(qs, skip) != out[:skip]:
         raise SystemExit(f"questions {skip}-{skip + n - 1} of the seeded order: it changes at {skip + n} questions; "
                          "ask for fewer (--offset, --n, --answer-length)")
     return out[skip:]
