@@ -127,9 +127,24 @@ def _load_text(text: str, default_id: str, source: str, notes: list[str]) -> Art
     meta, body = dict(post.metadata), post.content
     title = None
     if not meta.get("title"):
-        first, _, rest = body.strip().partition("\n")
-        title, body = first.lstrip("#").strip(), rest
+        title, body = _split_title(body)
     return make_article(meta, body, default_id, source, title, notes)
+
+
+TITLE_MAX_CHARS = 150
+
+
+def _split_title(body: str) -> tuple[str | None, str]:
+    """(title, text) of an untitled text file. Its first line is the title when it reads as one: a Markdown
+    heading, or a short line with more text after it that does not end a sentence. Otherwise the first line is
+    the opening of the story and stays in the text (the article's title is then its opening words): taking it
+    away would drop a paragraph from the index, or a one-paragraph file altogether."""
+    first, _, rest = body.strip().partition("\n")
+    if first.startswith("#"):
+        return first.lstrip("#").strip(), rest
+    if rest.strip() and len(first) <= TITLE_MAX_CHARS and not first.rstrip("\"'\u201d\u2019 ").endswith("."):
+        return first.strip(), rest
+    return None, body
 
 
 def _load_html(html: str, default_id: str, source: str) -> Article:

@@ -46,6 +46,20 @@ def test_markdown_first_line_is_title_and_front_matter(tmp_path):
         "Rates rise", "Jo Lee", "2024-03-05", "https://example.org/rates", "Economy", ["rates", "rba"])
 
 
+def test_untitled_first_paragraph_stays_in_the_text(tmp_path):
+    # a first line is a title only when it reads as one; a sentence is the story's opening, never dropped
+    (tmp_path / "lede.txt").write_text("Peru formally joined the CPTPP in 2018.\n\nChile followed a year later.\n")
+    (tmp_path / "one.txt").write_text("Peru joined the CPTPP.\n")
+    (tmp_path / "short.md").write_text("Trade pact news\n\nPeru joined the CPTPP.\n")
+    arts, warns = _split(list(iter_articles([tmp_path])))
+    assert not warns
+    by_id = {a.id: a for a in arts}
+    assert by_id["lede"].text == "Peru formally joined the CPTPP in 2018.\n\nChile followed a year later."
+    assert by_id["lede"].title == "Peru formally joined the CPTPP in 2018."
+    assert (by_id["one"].title, by_id["one"].text) == ("Peru joined the CPTPP.", "Peru joined the CPTPP.")
+    assert (by_id["short"].title, by_id["short"].text) == ("Trade pact news", "Peru joined the CPTPP.")
+
+
 def test_html_uses_article_extractor(tmp_path):
     body = "".join(f"<p>Paragraph {i} of the story about harbour dredging and the port's future plans.</p>"
                    for i in range(6))
