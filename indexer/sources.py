@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .articles import Article
+from .format import DATABASE, FORMAT_1_POINTER, MANIFEST, SEGMENTS
 from .records import LoadWarning, SkipRecord, extract_html, make_article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -22,9 +23,11 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path] | Load
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            indexes = {f.parent for f in files if f.name in (DATABASE, FORMAT_1_POINTER)}
+            for f in files:
                 rel = f.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts):
+                if any(part.startswith(".") for part in rel.parts) or _in_index(f, path, indexes):
                     continue
                 if f.suffix.lower() in SUPPORTED:
                     yield f, path
@@ -39,6 +42,16 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path] | Load
                                   f"use one of {', '.join(sorted(SUPPORTED))}")
         else:
             yield LoadWarning(str(path), "no such file or folder; check the path")
+
+
+def _in_index(f: Path, root: Path, indexes: set[Path]) -> bool:
+    """Whether f belongs to an edsearch index inside the folder being read (an index kept beside the archive
+    would otherwise be read back as articles on the next build). Below the root an index folder is skipped
+    whole; a root that is itself an index (articles and index in one folder) loses only the index's own files."""
+    if any(parent in indexes for parent in f.parents if parent != root and root in parent.parents):
+        return True
+    first = f.relative_to(root).parts[0]
+    return root in indexes and (first.startswith(DATABASE) or first in (MANIFEST, SEGMENTS, FORMAT_1_POINTER))
 
 
 def read_text_file(path: Path) -> str:

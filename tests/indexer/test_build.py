@@ -57,6 +57,16 @@ def test_incremental_rebuild_is_a_noop_then_reembeds_only_changes(tmp_path, sett
     assert third.chunks == n_chunks + 1   # only the changed and the new article were embedded
 
 
+def test_an_index_kept_in_the_archive_is_not_read_back_as_articles(tmp_path, settings):
+    src = write_corpus(tmp_path / "src", 2)
+    inside, alongside = src / "idx", src          # below the archive, and the archive's own folder
+    for idx in (inside, alongside):
+        build_index([src], idx, settings=settings, progress=False)
+        again = build_index([src], idx, settings=settings, progress=False)
+        assert (again.indexed, again.unchanged, again.skipped, again.warnings) == (0, 2, 0, [])
+    assert IndexReader(inside).manifest["counts"]["articles"] == 2
+
+
 def test_prune_removes_articles_whose_source_is_gone(tmp_path, settings):
     src = write_corpus(tmp_path / "src", 3)
     idx = tmp_path / "idx"
