@@ -233,6 +233,13 @@ def with_request(sp: argparse.ArgumentParser, model, positional: str, skip: set[
     return sp
 
 
+def _port(text: str) -> int:
+    """--port: a TCP port, refused by argparse with a one-line message (uvicorn's bind would raise a traceback)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 1 to 65535")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .request_models import AskRequest, SearchRequest, TimelineRequest
 
@@ -278,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = with_index(sub.add_parser("serve", help="run the HTTP service and search page"))
     sp.add_argument("--host", help="bind address (default 127.0.0.1)")
-    sp.add_argument("--port", type=int, help="port (default 8000)")
+    sp.add_argument("--port", type=_port, help="port (default 8000)")
     sp.add_argument("--watch", nargs="+", metavar="SOURCE",
                     help="also keep the index current from these files or folders (as edsearch watch does)")
     with_watch_options(sp)
@@ -290,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "http://HOST:PORT/mcp when --port is given (then "
                                                "EDSEARCH_API_TOKEN, if set, is required as a bearer token)."))
     sp.add_argument("--host", help="bind address with --port (default 127.0.0.1)")
-    sp.add_argument("--port", type=int, help="serve streamable HTTP on this port instead of stdio")
+    sp.add_argument("--port", type=_port, help="serve streamable HTTP on this port instead of stdio")
     sp.set_defaults(func=cmd_mcp)
 
     sp = with_watch_options(with_index(sub.add_parser(

@@ -111,6 +111,8 @@ class Settings:
         for name in ("hnsw_ef_search", "ray_embed_actors"):
             if getattr(self, name) < 0:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be 0 or more (got {getattr(self, name)})")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"EDSEARCH_PORT must be a port from 1 to 65535 (got {self.port})")
         if not self.ray_embed_cpus > 0:
             raise ValueError(f"EDSEARCH_RAY_EMBED_CPUS must be positive (got {self.ray_embed_cpus})")
         for name in ("rrf_dense_weight", "rrf_keyword_weight", "answer_rerank_weight"):

@@ -44,6 +44,15 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path] | Load
             yield LoadWarning(str(path), "no such file or folder; check the path")
 
 
+def require_sources(paths: Iterable[str | Path], every: bool = False) -> None:
+    """Refuse (ValueError) sources that are not there: all of them for a build (one missing among several is a
+    warning of the run, as a bad file is), any of them for a watch, which would otherwise wait on a typo forever."""
+    paths = [str(p) for p in paths]
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing and (every or len(missing) == len(paths)):
+        raise ValueError(f"no such file or folder: {', '.join(missing)}; check the path")
+
+
 def _in_index(f: Path, root: Path, indexes: set[Path]) -> bool:
     """Whether f belongs to an edsearch index inside the folder being read (an index kept beside the archive
     would otherwise be read back as articles on the next build). Below the root an index folder is skipped

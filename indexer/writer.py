@@ -29,8 +29,8 @@ from . import keyword_segments
 from .articles import Article
 from .chunking import Chunk
 from .format import (DATABASE, FORMAT, FORMAT_1_POINTER, FORMAT_VERSION, LOCK, MANIFEST, RETIRED_GRACE_SECONDS,
-                     SCHEMA, SEGMENTS, IndexBusy, IndexStoreError, connect, fsync as _fsync, is_format_1,
-                     latest_commit, parse_manifest, segment_file, tombstones)
+                     SCHEMA, SEGMENTS, IndexBusy, IndexStoreError, connect, database_path, fsync as _fsync,
+                     is_format_1, latest_commit, parse_manifest, segment_file, tombstones)
 from .keyword import KeywordIndex
 from .reader import load_segment
 from .vectors import VectorIndex, VectorPolicy, segment_kind
@@ -463,6 +463,8 @@ class IndexWriter:
 
 def optimize(index_dir: str | Path, settings=None) -> bool:
     """`edsearch optimize`: merge the index's segments into one (and upgrade a format 1 folder); False when
-    there was nothing to do."""
+    there was nothing to do. A folder without an index is refused (IndexNotFound), and nothing is written there."""
+    if not is_format_1(Path(index_dir)):
+        database_path(index_dir)
     with IndexWriter(index_dir, settings) as writer:
         return writer.optimize() or writer.upgraded

@@ -149,6 +149,16 @@ def test_corrupt_index_is_detected_with_a_clear_message(index_copy):
         IndexReader(index_copy / "nothing-here")
 
 
+def test_optimize_refuses_a_folder_without_an_index_and_writes_nothing(tmp_path, settings):
+    from indexer import optimize
+
+    (tmp_path / "notes.txt").write_text("Not an index.\n")
+    for folder in (tmp_path, tmp_path / "missing"):
+        with pytest.raises(IndexNotFound, match="build one with"):
+            optimize(folder, settings)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def _run_cli(*args, **kw):
     return subprocess.run([*EDSEARCH, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300, **kw)
 

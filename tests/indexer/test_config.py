@@ -28,6 +28,7 @@ def test_environment_overrides_defaults(monkeypatch):
     ("EDSEARCH_DTYPE", "float16", "EDSEARCH_DTYPE must be one of auto, float32"),
     ("EDSEARCH_HNSW_EF_SEARCH", "-1", "EDSEARCH_HNSW_EF_SEARCH must be 0 or more"),
     ("EDSEARCH_RAY_EMBED_CPUS", "0", "EDSEARCH_RAY_EMBED_CPUS must be positive"),
+    ("EDSEARCH_PORT", "70000", "EDSEARCH_PORT must be a port from 1 to 65535"),
     ("EDSEARCH_ANSWER_THRESHOLD", "1.5", "EDSEARCH_ANSWER_THRESHOLD must be a confidence from 0 to 1"),
     ("EDSEARCH_ANSWER_THRESHOLD", "nan", "EDSEARCH_ANSWER_THRESHOLD must be a confidence from 0 to 1"),
     ("EDSEARCH_ANSWER_THRESHOLD", "high", "EDSEARCH_ANSWER_THRESHOLD='high' is not a valid float"),

@@ -41,6 +41,20 @@ def test_cli_refuses_a_bad_interval_clearly(tmp_path):
     assert out.returncode == 2 and "interval 'often' is not a duration" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_cli_refuses_missing_sources_and_bad_ports_clearly(tmp_path):
+    def run(*args):
+        return subprocess.run([*EDSEARCH, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    gone, index = str(tmp_path / "no-such-folder"), str(tmp_path / "i")
+    for out in (run("index", gone, "--index", index), run("watch", gone, "--every", "5m", "--index", index),
+                run("watch", str(tmp_path), gone, "--index", index)):
+        assert out.returncode == 2 and f"no such file or folder: {gone}; check the path" in out.stderr
+    assert not (tmp_path / "i").exists()                # refused before the index was created
+    for out in (run("serve", "--port", "99999", "--index", index), run("mcp", "--port", "-1", "--index", index)):
+        assert out.returncode == 2 and "is not a port: give a number from 1 to 65535" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
 def _ids(index: Path) -> set[str]:
     try:
         reader = IndexReader(index)
