@@ -44,6 +44,10 @@ def _print_applied(applied) -> None:
         span = span if len(read) == 2 else f"{'from' if 'from' in read else 'up to'} {span}"
         phrase = next(f.phrase for f in applied if f.origin == "query")
         print(f'dates: {span}, read from "{phrase}" in the query (--no-dates-from-query to search without it)')
+    undated = next((f.undated_left_out for f in applied if f.undated_left_out), 0)
+    if undated:
+        print(f"note: the date filter leaves out the {undated} undated article{'s' if undated != 1 else ''} of "
+              "the index")
     if applied:
         print()
 
@@ -51,7 +55,8 @@ def _print_applied(applied) -> None:
 def _print_hits(result) -> None:
     _print_applied(result.applied_filters)
     if not result.hits:
-        print("No passages found.")
+        print("No passages found" + (" with the filters above; leave them out to search the whole archive."
+                                     if result.applied_filters else "."))
         return
     for hit in result.hits:
         print(f"[{hit.rank}] {hit.article.title}  (score {hit.score:.4f}; dense #{hit.ranks.dense or '-'}, "
@@ -217,6 +222,8 @@ def with_request(sp: argparse.ArgumentParser, model, positional: str, skip: set[
             kind = next(a for a in get_args(kind) if a is not type(None))
         options = dict(dest=name, default=SUPPRESS, help=field.description)
         if kind is bool:
+            if field.default:                               # the flag turns off what the description turns on
+                options["help"] += " (on by default; this flag turns it off)"
             sp.add_argument(f"--no-{flag}" if field.default else f"--{flag}",
                             action="store_false" if field.default else "store_true", **options)
             continue
@@ -314,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--split", default="test", help="qrels split: train, dev or test (default: test)")
     sp.add_argument("--index", help="scratch index folder (default: a cache folder under ~/.cache/edsearch/eval)")
     sp.add_argument("--k", type=int, default=100, help="passages retrieved per query (1-100, default 100)")
-    sp.add_argument("--modes", default="hybrid,dense,keyword", help="comma-separated modes to evaluate")
+    sp.add_argument("--modes", default="hybrid,dense,keyword",
+                    help="comma-separated modes to evaluate: hybrid, dense, keyword (default: all three)")
     sp.add_argument("--json", action="store_true", help="print the report as JSON (the table goes to stderr)")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_eval)

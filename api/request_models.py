@@ -38,9 +38,9 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str = Field(description="Words, a question, or \"quoted phrases\" (phrases must match exactly)")
-    author: str | None = Field(None, description="Only articles by this author (any case)")
-    section: str | None = Field(None, description="Only articles in this section (any case)")
-    tag: str | None = Field(None, description="Only articles with this tag (any case)")
+    author: str | None = Field(None, description="Only articles by this author: the whole name, any case")
+    section: str | None = Field(None, description="Only articles in this section: its whole name, any case")
+    tag: str | None = Field(None, description="Only articles with this tag: the whole tag, any case")
     source: str | None = Field(None, description="Substring of the source file path")
     from_date: str | None = Field(None, alias="from", description="Earliest published date, YYYY-MM-DD")
     to_date: str | None = Field(None, alias="to", description="Latest published date, YYYY-MM-DD")
@@ -66,7 +66,7 @@ class SearchRequest(Request):
 
     k: K = Field(10, description=f"Number of passages, 1..{MAX_K}")
     mode: Literal[MODES] = Field("hybrid", description="hybrid (dense and keyword fused), dense or keyword")
-    per_article: int | None = Field(2, ge=0, description="Passages per article at most; 0 or null: no limit")
+    per_article: int | None = Field(2, ge=0, description="Passages per article at most; 0 (or null in JSON): no limit")
     recency_half_life_days: float | None = Field(None, gt=0, allow_inf_nan=False,
                                                  description="Prefer recent articles: a passage's score halves "
                                                              "every this many days of age (off when left out)")

@@ -131,6 +131,13 @@ class Retriever:
                 rest = timeparse.without_dates(query, found.spans)
                 if keyword.terms(rest):          # "in 2021" alone: search for the words as typed
                     searched = rest
+        if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
+            raise QueryError(f"from ({filters.published_from}) is after to ({filters.published_to}): nothing can "
+                             "match; swap them")
+        undated = self.reader.undated if filters.published_from or filters.published_to else 0
+        for f in applied:
+            if f.name in ("from", "to") and undated:
+                f.undated_left_out = undated
         return filters, searched, applied
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None,

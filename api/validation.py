@@ -3,6 +3,7 @@ field and what to do (QueryError, HTTP 400)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 MODES = ("hybrid", "dense", "keyword")
 SORTS = ("relevance", "date")
@@ -54,5 +55,7 @@ def check_date(value: str | None, name: str) -> str | None:
         return None
     try:
         return dt.date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise QueryError(f"{name} must be a date as YYYY-MM-DD, got {value!r}")
+    except ValueError as exc:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):       # the right shape, not a day of the calendar
+            raise QueryError(f"{name} {value} is not a date of the calendar ({exc})") from None
+        raise QueryError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None

@@ -218,6 +218,12 @@ class IndexReader:
         with self.connection() as db:
             return db.execute("SELECT 1 FROM articles WHERE published IS NOT NULL LIMIT 1").fetchone() is not None
 
+    @functools.cached_property
+    def undated(self) -> int:
+        """How many articles have no published date (a date filter leaves them out); counted once per snapshot."""
+        with self.connection() as db:
+            return db.execute("SELECT count(*) FROM articles WHERE published IS NULL").fetchone()[0]
+
     @contextmanager
     def keyword_index(self) -> Iterator[KeywordIndex]:
         with self.connection() as db:

@@ -109,6 +109,13 @@
   /* ---------- time: filters read from the query, the timeline chart ---------- */
   // Date words in the query ("in 2026") become from/to filters on the server; show them, with a way to drop them.
   function renderApplied(applied, s) {
+    // A date filter, given or read, leaves out the articles without a date: say how many, or they vanish unseen.
+    var undated = (applied || []).reduce(function (n, f) { return Math.max(n, f.undated_left_out || 0); }, 0);
+    if (undated) {
+      appliedEl.appendChild(el("span", { className: "undated-note", text: "The date filter leaves out " + undated +
+        (undated === 1 ? " undated article." : " undated articles.") }));
+      appliedEl.hidden = false;
+    }
     var fromQuery = (applied || []).filter(function (f) { return f.origin === "query"; });
     if (!fromQuery.length) return;
     var range = { from: "", to: "" };

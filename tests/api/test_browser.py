@@ -212,6 +212,7 @@ def test_filters_come_from_the_index_and_the_url_is_shareable(page, live_server)
 
     page.locator("#from").fill("2000-01-01")          # the seed article has no date: a date filter excludes it
     page.wait_for_selector("#status[data-state=noresults]")
+    assert page.locator("#applied .undated-note").inner_text() == "The date filter leaves out 1 undated article."
     query = parse_qs(urlparse(page.url).query)
     assert query["from"] == ["2000-01-01"] and query["q"] == [CPTPP_QUESTION]
     page.reload()

@@ -85,6 +85,22 @@ def test_an_undated_archive_searches_date_words_as_words(tmp_path, settings, emb
     assert undated.ask(question, generate=False).sources[0].article.id == "harbour"
 
 
+def test_a_date_filter_says_how_many_undated_articles_it_leaves_out(retriever, dated):
+    from api.validation import QueryError
+    from indexer.reader import Filters
+
+    result = retriever.search('"economic coercion"', k=5, filters=Filters(published_from="2024-01-01"))
+    assert result.hits == []                       # the seeds' one article has no date
+    assert [(f.name, f.undated_left_out) for f in result.applied_filters] == [("from", 1)]
+    assert retriever.search('"economic coercion"', k=5).applied_filters == []
+    every_dated = dated.search("CPTPP", k=5, filters=Filters(published_from="2024-01-01"))
+    assert [(f.name, f.undated_left_out) for f in every_dated.applied_filters] == [("from", None)]
+    with pytest.raises(QueryError, match=r"from \(2026-01-01\) is after to \(2020-01-01\).*swap them"):
+        retriever.search("CPTPP", filters=Filters(published_from="2026-01-01", published_to="2020-01-01"))
+    with pytest.raises(QueryError, match="from 2020-02-30 is not a date of the calendar"):
+        retriever.search("CPTPP", filters=Filters(published_from="2020-02-30"))
+
+
 def test_explicit_dates_win_over_date_words(dated):
     from indexer.reader import Filters
 
@@ -144,7 +160,7 @@ def test_http_search_ask_and_timeline(dated_server):
     got = httpx.get(url + "/search", params={"q": CPTPP_2026_QUESTION}).json()
     assert {h["article"]["published"][:4] for h in got["hits"]} == {"2026"}
     assert got["applied_filters"][0] == {"name": "from", "value": "2026-01-01", "origin": "query",
-                                         "phrase": "in 2026"}
+                                         "phrase": "in 2026", "undated_left_out": None}
     posted = httpx.post(url + "/search", json={"q": CPTPP_2026_QUESTION, "sort": "date"}).json()
     assert posted["sort"] == "date" and [h["article"]["id"] for h in posted["hits"]][0] == "cptpp-2026-09"
     off = httpx.get(url + "/search", params={"q": CPTPP_2026_QUESTION, "dates_from_query": "false"}).json()
