@@ -23,12 +23,25 @@ DATES_FROM_QUERY = ("Read date words in the query (\"in 2021\", \"since March 20
                     "the words as typed")
 
 
+JSON_BODY = 'send a JSON object such as {"q": "CPTPP"} with Content-Type: application/json'
+
+
 def error_message(errors: list[dict]) -> str:
-    """One line for pydantic's errors, each naming its field as the request spells it: "k: Input should be ..."."""
+    """One line for pydantic's errors, each naming its field as the request spells it: "k: Input should be ...";
+    a body that is not a JSON object is named as such, with what to send instead."""
     parts = []
     for e in errors:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "body"))
-        parts.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
+        loc, kind = tuple(e.get("loc", ())), e.get("type")
+        if kind == "json_invalid":
+            where = f" at character {loc[1]}" if len(loc) > 1 else ""
+            parts.append(f"the body is not valid JSON ({(e.get('ctx') or {}).get('error', 'decode error')}{where}); "
+                         + JSON_BODY)
+        elif loc == ("body",):
+            parts.append(("the body is empty; " if kind == "missing" else "the body is not a JSON object; ")
+                         + JSON_BODY)
+        else:
+            where = ".".join(str(p) for p in loc if p not in ("query", "body"))
+            parts.append(f"{where or 'request'}: {e.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
 
 

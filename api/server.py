@@ -18,7 +18,7 @@ from indexer.format import IndexStoreError
 
 from .auth import bearer_ok
 from .models import Answer, ArticleFull, SearchResult, Timeline
-from .request_models import AskRequest, SearchRequest, TimelineRequest, error_message
+from .request_models import JSON_BODY, AskRequest, SearchRequest, TimelineRequest, error_message
 from .retriever import ArticleNotFound, QueryError, Retriever
 from .answer import Answerer, sse
 from .answer_model import AnswerModelError
@@ -198,7 +198,10 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
         code = "body_too_large" if exc.status_code == 413 else "http_error"
-        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        message = str(exc.detail)
+        if message == "There was an error parsing the body":     # FastAPI's words for a body it cannot decode
+            message = f"the body could not be read (is it UTF-8 JSON?); {JSON_BODY}"
+        return _error(exc.status_code, code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):

@@ -72,8 +72,17 @@ def test_validation_errors_are_clear_4xx(live_server, method, params, status, fr
 
 
 def test_malformed_and_oversized_bodies(live_server):
-    r = httpx.post(f"{live_server.url}/search", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "error" in r.json()
+    send_json = 'send a JSON object such as {"q": "CPTPP"} with Content-Type: application/json'
+    for body, content_type, status, message in (
+            (b"{not json", "application/json", 422, "the body is not valid JSON (Expecting property name"),
+            (b'{"q": "x"} and more', "application/json", 422, "the body is not valid JSON (Extra data at character 11)"),
+            (b"", "application/json", 422, "the body is empty"),
+            (b"q=CPTPP", "application/x-www-form-urlencoded", 422, "the body is not a JSON object"),
+            (b'["CPTPP"]', "application/json", 422, "the body is not a JSON object"),
+            (b'{"q": "\xff"}', "application/json", 400, "the body could not be read (is it UTF-8 JSON?)")):
+        r = httpx.post(f"{live_server.url}/ask", content=body, headers={"content-type": content_type})
+        error = r.json()["error"]["message"]
+        assert r.status_code == status and error.startswith(message) and error.endswith(send_json), (body, error)
     r = httpx.post(f"{live_server.url}/search", content=b"x" * 200_000, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert httpx.get(f"{live_server.url}/articles/..%2F..%2Fetc%2Fpasswd").status_code == 404
