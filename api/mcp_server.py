@@ -17,11 +17,11 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError   # the SDK sends its message back as the tool's error
-from pydantic import Field
+from pydantic import WithJsonSchema
 
 from indexer.config import Settings
 from indexer.format import IndexStoreError
@@ -58,15 +58,20 @@ def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = 
             raise ToolError(str(exc)) from None
 
     def tool(tool_name: str, model, result, doc: str, **fixed) -> None:
-        """A tool whose arguments are `model`'s fields (less those `fixed`) with their types, bounds, defaults and
-        descriptions, which the SDK checks and publishes as the tool's schema; the model then runs the call."""
+        """A tool whose arguments are `model`'s fields (less those `fixed`), published with the model's own schema
+        for each (type, bounds, default, description). The model checks them, as for HTTP and the CLI, so a bad
+        value gets the same one-line message ("k: Input should be ..."); the SDK's own check would answer with
+        pydantic's multi-line dump, so it is given nothing to check beyond presence."""
+        schema = model.model_json_schema(by_alias=False)["properties"]
+
         def fn(**fields):
             return call(lambda: model.parse({**fields, **fixed}).run(current()))
 
         fn.__name__ = tool_name
         fn.__signature__ = inspect.Signature([
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                              annotation=Annotated[(f.annotation, *f.metadata, Field(description=f.description))],
+                              annotation=Annotated[Any, WithJsonSchema({k: v for k, v in schema[name].items()
+                                                                        if k != "title"})],
                               default=inspect.Parameter.empty if f.is_required()
                               else f.get_default(call_default_factory=True))
             for name, f in model.model_fields.items() if name not in fixed], return_annotation=result)
