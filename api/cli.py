@@ -64,8 +64,9 @@ def _print_hits(result) -> None:
               + ")")
         print(textwrap.indent(textwrap.fill(hit.text.replace("\n\n", " ¶ "), 100), "    "))
         if hit.answer_span:
-            print(textwrap.indent(textwrap.fill(f"answer ({hit.answer_span.score:.0%}): {hit.answer_span.text}",
-                                                100), "    > "))
+            # the sentence head's score among this passage's sentences, not ask's confidence that the archive answers
+            print(textwrap.indent(textwrap.fill(f"answering sentence (sentence score {hit.answer_span.score:.2f}): "
+                                                f"{hit.answer_span.text}", 100), "    > "))
         print(f"    — {hit.citation.label}; characters {hit.citation.char_start}–{hit.citation.char_end} "
               f"of article {hit.article.id}")
         if hit.citation.link:
