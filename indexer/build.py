@@ -44,17 +44,15 @@ class BuildSummary:
     def usable(self) -> int:
         return self.indexed + self.updated + self.unchanged
 
-    @property
-    def chunks_per_second(self) -> float:
-        return self.chunks / self.seconds if self.seconds else 0.0
-
     def describe(self) -> str:
         again = f" ({self.reembedded} embedded again with titles changed)" if self.reembedded else ""
         head = (f"{self.indexed} indexed, {self.updated} updated, {self.unchanged} unchanged{again}, "
-                f"{self.skipped} skipped, {self.removed} removed; {self.chunks} passages embedded "
-                f"in {self.seconds:.1f}s")
-        if self.chunks and self.seconds:
-            head += f" ({self.chunks_per_second:.0f} passages/s)"
+                f"{self.skipped} skipped, {self.removed} removed; {self.chunks} passages embedded")
+        if self.chunks and self.encode_seconds:
+            # the run's seconds include reading, the model's start and the publish: a small run's rate is not the
+            # model's, so the encoding time is said apart
+            head += f" in {self.encode_seconds:.1f}s of encoding ({self.chunks / self.encode_seconds:.0f}/s)"
+        head += f"; {self.seconds:.1f}s in all"
         tail = f"published version {self.index_version} at {self.published}" if self.published else \
             "nothing changed; the published index is as it was"
         return f"{head}\n{tail}"
