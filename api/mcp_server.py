@@ -61,7 +61,8 @@ def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = 
         """A tool whose arguments are `model`'s fields (less those `fixed`), published with the model's own schema
         for each (type, bounds, default, description). The model checks them, as for HTTP and the CLI, so a bad
         value gets the same one-line message ("k: Input should be ..."); the SDK's own check would answer with
-        pydantic's multi-line dump, so it is given nothing to check beyond presence."""
+        pydantic's multi-line dump, so it checks only that required arguments are there and that a plain string
+        is one (typed Any, a string such as q='null' would be parsed as JSON first)."""
         schema = model.model_json_schema(by_alias=False)["properties"]
 
         def fn(**fields):
@@ -70,8 +71,9 @@ def create_mcp(index_dir: str | Path | None = None, settings: Settings | None = 
         fn.__name__ = tool_name
         fn.__signature__ = inspect.Signature([
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                              annotation=Annotated[Any, WithJsonSchema({k: v for k, v in schema[name].items()
-                                                                        if k != "title"})],
+                              annotation=Annotated[str if f.annotation is str else Any,
+                                                   WithJsonSchema({k: v for k, v in schema[name].items()
+                                                                   if k != "title"})],
                               default=inspect.Parameter.empty if f.is_required()
                               else f.get_default(call_default_factory=True))
             for name, f in model.model_fields.items() if name not in fixed], return_annotation=result)

@@ -115,6 +115,9 @@ class Retriever:
         filters = dataclasses.replace(filters) if filters else Filters()
         filters.published_from = check_date(filters.published_from, "from")
         filters.published_to = check_date(filters.published_to, "to")
+        if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
+            raise QueryError(f"from ({filters.published_from}) is after to ({filters.published_to}): nothing can "
+                             "match; swap them")
         applied = [AppliedFilter(name=name, value=value, origin="request") for name, value in (
             ("author", filters.author), ("section", filters.section), ("tag", filters.tag),
             ("source", filters.source), ("from", filters.published_from), ("to", filters.published_to),
@@ -131,9 +134,6 @@ class Retriever:
                 rest = timeparse.without_dates(query, found.spans)
                 if keyword.terms(rest):          # "in 2021" alone: search for the words as typed
                     searched = rest
-        if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
-            raise QueryError(f"from ({filters.published_from}) is after to ({filters.published_to}): nothing can "
-                             "match; swap them")
         undated = self.reader.undated if filters.published_from or filters.published_to else 0
         for f in applied:
             if f.name in ("from", "to") and undated:

@@ -50,8 +50,9 @@ class BuildSummary:
                 f"{self.skipped} skipped, {self.removed} removed; {self.chunks} passages embedded")
         if self.chunks and self.encode_seconds:
             # the run's seconds include reading, the model's start and the publish: a small run's rate is not the
-            # model's, so the encoding time is said apart
-            head += f" in {self.encode_seconds:.1f}s of encoding ({self.chunks / self.encode_seconds:.0f}/s)"
+            # model's, so the encoders' time is said apart (summed over Ray's encoders: a rate per encoder)
+            head += (f" in {self.encode_seconds:.1f}s of encoder time ({self.chunks / self.encode_seconds:.0f}/s per "
+                     "encoder)")
         head += f"; {self.seconds:.1f}s in all"
         tail = f"published version {self.index_version} at {self.published}" if self.published else \
             "nothing changed; the published index is as it was"
@@ -143,6 +144,7 @@ def build_index(
         from .ray_engine import import_ray
 
         import_ray()   # a missing Ray fails before anything is read or locked
+    sources = list(sources)
     require_sources(sources)            # before the index is locked or created
     settings = settings or Settings.from_env()
     index_dir = Path(index_dir or settings.index)

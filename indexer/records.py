@@ -104,6 +104,12 @@ def _opt(value) -> str | None:
     return text or None
 
 
+def _opening(text: str, limit: int = 120) -> str:
+    """An untitled article's title: its first line, cut at a word within `limit` characters."""
+    line = text.split("\n", 1)[0]
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "\u2026"
+
+
 def make_article(meta: dict, body: str, default_id: str, source: str, title: str | None = None,
                  notes: list[str] | None = None) -> Article:
     """Build a cleaned Article from metadata and body text; raise SkipRecord when nothing usable is left.
@@ -115,7 +121,7 @@ def make_article(meta: dict, body: str, default_id: str, source: str, title: str
     art_id = _opt(meta.get("id") or meta.get("_id")) or default_id
     if len(art_id) > 512 or any(ord(c) < 32 for c in art_id):
         raise SkipRecord("article id must be at most 512 printable characters")
-    title = _opt(meta.get("title")) or title or text.split("\n", 1)[0][:120]
+    title = _opt(meta.get("title")) or title or _opening(text)
     authors = meta.get("author") or meta.get("authors")
     return Article(
         id=art_id,

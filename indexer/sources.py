@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .articles import Article
-from .format import DATABASE, FORMAT_1_POINTER, MANIFEST, SEGMENTS
+from .format import DATABASE, MANIFEST, SEGMENTS
 from .records import LoadWarning, SkipRecord, extract_html, make_article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -24,10 +24,10 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path] | Load
         path = Path(raw)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
-            indexes = {f.parent for f in files if f.name in (DATABASE, FORMAT_1_POINTER)}
+            indexes = {f.parent for f in files if f.name == DATABASE}
             for f in files:
                 rel = f.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts) or _in_index(f, path, indexes):
+                if any(part.startswith(".") for part in rel.parts) or _in_index(rel, path, indexes):
                     continue
                 if f.suffix.lower() in SUPPORTED:
                     yield f, path
@@ -53,14 +53,16 @@ def require_sources(paths: Iterable[str | Path], every: bool = False) -> None:
         raise ValueError(f"no such file or folder: {', '.join(missing)}; check the path")
 
 
-def _in_index(f: Path, root: Path, indexes: set[Path]) -> bool:
-    """Whether f belongs to an edsearch index inside the folder being read (an index kept beside the archive
-    would otherwise be read back as articles on the next build). Below the root an index folder is skipped
-    whole; a root that is itself an index (articles and index in one folder) loses only the index's own files."""
-    if any(parent in indexes for parent in f.parents if parent != root and root in parent.parents):
-        return True
-    first = f.relative_to(root).parts[0]
-    return root in indexes and (first.startswith(DATABASE) or first in (MANIFEST, SEGMENTS, FORMAT_1_POINTER))
+def _in_index(rel: Path, root: Path, indexes: set[Path]) -> bool:
+    """Whether the file root/rel is one of an edsearch index's own files (its database, manifest or segments) in
+    a folder that holds an index: an index kept in the archive would otherwise be read back as articles on the
+    next build. Only those files: articles kept in the same folder are still read."""
+    folder = root
+    for part in rel.parts:
+        if folder in indexes and (part.startswith(DATABASE) or part in (MANIFEST, SEGMENTS)):
+            return True
+        folder = folder / part
+    return False
 
 
 def read_text_file(path: Path) -> str:
@@ -158,7 +160,8 @@ TITLE_MAX_CHARS = 150
 
 def _split_title(body: str) -> tuple[str | None, str]:
     """(title, text) of an untitled text file. Its first line is the title when it reads as one: a Markdown
-    heading, or a short line with more text after it that does not end a sentence. Otherwise the first line is
+    heading, or a short line with more text after it that does not end with a full stop (a headline may end
+    with "?" or "!"). Otherwise the first line is
     the opening of the story and stays in the text (the article's title is then its opening words): taking it
     away would drop a paragraph from the index, or a one-paragraph file altogether."""
     first, _, rest = body.strip().partition("\n")

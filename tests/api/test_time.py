@@ -97,6 +97,7 @@ def test_a_date_filter_says_how_many_undated_articles_it_leaves_out(retriever, d
     assert [(f.name, f.undated_left_out) for f in every_dated.applied_filters] == [("from", None)]
     with pytest.raises(QueryError, match=r"from \(2026-01-01\) is after to \(2020-01-01\).*swap them"):
         retriever.search("CPTPP", filters=Filters(published_from="2026-01-01", published_to="2020-01-01"))
+    dated.search("CPTPP between 2025 and 2020", k=5)   # read from the words, not sent: searched, not refused
     with pytest.raises(QueryError, match="from 2020-02-30 is not a date of the calendar"):
         retriever.search("CPTPP", filters=Filters(published_from="2020-02-30"))
 

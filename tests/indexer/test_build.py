@@ -65,6 +65,11 @@ def test_an_index_kept_in_the_archive_is_not_read_back_as_articles(tmp_path, set
         again = build_index([src], idx, settings=settings, progress=False)
         assert (again.indexed, again.unchanged, again.skipped, again.warnings) == (0, 2, 0, [])
     assert IndexReader(inside).manifest["counts"]["articles"] == 2
+    # only the index's own files are skipped: an article kept in its folder is read
+    (inside / "kept.md").write_text("Kept story\n\nAn article filed in the index's folder, about ferries.\n")
+    third = build_index([src], alongside, settings=settings, progress=False)
+    assert (third.indexed, third.unchanged, third.warnings) == (1, 2, [])
+    assert IndexReader(alongside).article("idx/kept").title == "Kept story"
 
 
 def test_prune_removes_articles_whose_source_is_gone(tmp_path, settings):

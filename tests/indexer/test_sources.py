@@ -51,6 +51,8 @@ def test_untitled_first_paragraph_stays_in_the_text(tmp_path):
     (tmp_path / "lede.txt").write_text("Peru formally joined the CPTPP in 2018.\n\nChile followed a year later.\n")
     (tmp_path / "one.txt").write_text("Peru joined the CPTPP.\n")
     (tmp_path / "short.md").write_text("Trade pact news\n\nPeru joined the CPTPP.\n")
+    long_lede = "After years of talks " + "and more talks " * 12 + "Peru joined."
+    (tmp_path / "long.md").write_text(long_lede + "\n\nChile followed.\n")
     arts, warns = _split(list(iter_articles([tmp_path])))
     assert not warns
     by_id = {a.id: a for a in arts}
@@ -58,6 +60,8 @@ def test_untitled_first_paragraph_stays_in_the_text(tmp_path):
     assert by_id["lede"].title == "Peru formally joined the CPTPP in 2018."
     assert (by_id["one"].title, by_id["one"].text) == ("Peru joined the CPTPP.", "Peru joined the CPTPP.")
     assert (by_id["short"].title, by_id["short"].text) == ("Trade pact news", "Peru joined the CPTPP.")
+    assert by_id["long"].text.startswith(long_lede)                # too long for a title: the opening
+    assert by_id["long"].title == long_lede[:120].rsplit(" ", 1)[0] + "\u2026"     # cut at a word
 
 
 def test_html_uses_article_extractor(tmp_path):
