@@ -156,8 +156,9 @@ class Retriever:
         if sort not in SORTS:
             raise QueryError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
         filters, searched, applied = self.dated_filters(query, filters, dates_from_query)
-        if per_article is not None and per_article < 1:
-            raise QueryError("per_article must be at least 1 (or null for no limit)")
+        if per_article is not None and per_article < 0:
+            raise QueryError("per_article must be 0 or more (0 or None: no limit)")
+        per_article = per_article or None
         if recency_half_life_days is not None and not recency_half_life_days > 0:     # NaN too
             raise QueryError("recency_half_life_days must be positive")
         def ranked(reader: IndexReader) -> list[Hit]:
@@ -189,7 +190,7 @@ class Retriever:
         t0 = time.perf_counter()
         if interval not in (None, *INTERVALS):
             raise QueryError(f"unknown interval {interval!r}; use month or year (or leave it out)")
-        result = self.search(query, k=check_k(limit), mode="hybrid", filters=filters, per_article=1,
+        result = self.search(query, k=check_k(limit, "limit"), mode="hybrid", filters=filters, per_article=1,
                              dates_from_query=dates_from_query, answer_spans=False)
         hits = [h for h in result.hits if h.ranks.keyword is not None]
         dates = sorted(dt.date.fromisoformat(h.article.published) for h in hits if h.article.published)

@@ -30,9 +30,9 @@ def check_text(text, name: str, max_chars: int, hint: str) -> str:
     return text.strip()
 
 
-def check_k(k) -> int:
+def check_k(k, name: str = "k") -> int:
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be between 1 and {MAX_K}, got {k!r}")
+        raise QueryError(f"{name} must be between 1 and {MAX_K}, got {k!r}")
     return k
 
 

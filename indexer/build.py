@@ -15,7 +15,7 @@ from .articles import Article
 from .chunking import TOKENIZER, Chunk, chunk_article
 from .config import Settings
 from .embedding import embed_passages, embedder_for, embedding_input, passage_format
-from .sources import LoadWarning, iter_files, load_file, require_sources
+from .sources import LoadWarning, iter_files, load_file, require_sources, source_list
 from . import neardup
 from .format import ModelMismatch
 from .writer import IndexWriter
@@ -117,7 +117,7 @@ def _near_duplicates(writer: IndexWriter, settings: Settings, previous: dict | N
 
 
 def build_index(
-    sources: Iterable[str | Path],
+    sources: Iterable[str | Path] | str | Path,
     index_dir: str | Path | None = None,
     *,
     model: str | None = None,
@@ -144,7 +144,7 @@ def build_index(
         from .ray_engine import import_ray
 
         import_ray()   # a missing Ray fails before anything is read or locked
-    sources = list(sources)
+    sources = source_list(sources)
     require_sources(sources)            # before the index is locked or created
     settings = settings or Settings.from_env()
     index_dir = Path(index_dir or settings.index)

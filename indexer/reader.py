@@ -32,6 +32,10 @@ class Filters:
     published_to: str | None = None     # ISO date, inclusive
     article_ids: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        if isinstance(self.article_ids, str):        # one id, not its characters
+            self.article_ids = [self.article_ids]
+
     def __bool__(self) -> bool:
         return any([self.author, self.section, self.tag, self.source, self.published_from,
                     self.published_to, self.article_ids])

@@ -94,14 +94,23 @@ def _tags(value) -> list[str]:
         return []
     if isinstance(value, str):
         value = value.split(",")
-    return [str(t).strip() for t in value if str(t).strip()]
+    if not isinstance(value, list):
+        value = [value]
+    return [t for t in (_opt(v) for v in value) if t]
 
 
 def _opt(value) -> str | None:
-    if value is None:
+    """A metadata value as one line of text; a list is its items joined by ", " (authors, categories); a mapping
+    or anything else that is not plain data is not text, and is left out."""
+    if isinstance(value, list):
+        value = ", ".join(t for t in map(_opt, value) if t)
+    if value is None or not isinstance(value, (str, int, float)):
         return None
     text = " ".join(str(value).split())
     return text or None
+
+
+TEXT_FIELDS = ("id", "_id", "title", "author", "authors", "url", "section", "category", "publication", "sitename")
 
 
 def _opening(text: str, limit: int = 120) -> str:
@@ -121,13 +130,16 @@ def make_article(meta: dict, body: str, default_id: str, source: str, title: str
     art_id = _opt(meta.get("id") or meta.get("_id")) or default_id
     if len(art_id) > 512 or any(ord(c) < 32 for c in art_id):
         raise SkipRecord("article id must be at most 512 printable characters")
+    if notes is not None:
+        notes += [f"{key} is not text ({type(value).__name__}); left out" for key, value in meta.items()
+                  if key in TEXT_FIELDS and value is not None and _opt(value) is None and value not in ("", [])]
     title = _opt(meta.get("title")) or title or _opening(text)
     authors = meta.get("author") or meta.get("authors")
     return Article(
         id=art_id,
         title=title,
         text=text,
-        author=_opt(", ".join(map(str, authors)) if isinstance(authors, list) else authors),
+        author=_opt(authors),
         published=_date(meta.get("published") or meta.get("date"), notes),
         url=_opt(meta.get("url")),
         section=_opt(meta.get("section") or meta.get("category")),

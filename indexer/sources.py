@@ -2,14 +2,16 @@
 XML: WordPress exports (indexer/wordpress.py) and RSS/Atom feeds (indexer/feeds.py), told apart by content."""
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .articles import Article
 from .format import DATABASE, MANIFEST, SEGMENTS
-from .records import LoadWarning, SkipRecord, extract_html, make_article
+from .records import LoadWarning, SkipRecord, extract_html, html_fragment_text, make_article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -18,9 +20,14 @@ XML_SUFFIXES = {".xml", ".wxr", ".rss", ".atom"}   # which kind is read from the
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | XML_SUFFIXES
 
 
+def source_list(paths: Iterable[str | Path] | str | Path) -> list[str | Path]:
+    """The sources as a list: one path given alone is one source (a str is not walked as its characters)."""
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+
+
 def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path] | LoadWarning]:
     """Yield (file, root) for every supported file under the given files and folders, in a stable order."""
-    for raw in paths:
+    for raw in source_list(paths):
         path = Path(raw)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -47,7 +54,7 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path] | Load
 def require_sources(paths: Iterable[str | Path], every: bool = False) -> None:
     """Refuse (ValueError) sources that are not there: all of them for a build (one missing among several is a
     warning of the run, as a bad file is), any of them for a watch, which would otherwise wait on a typo forever."""
-    paths = [str(p) for p in paths]
+    paths = [str(p) for p in source_list(paths)]
     missing = [p for p in paths if not Path(p).exists()]
     if missing and (every or len(missing) == len(paths)):
         raise ValueError(f"no such file or folder: {', '.join(missing)}; check the path")
@@ -145,7 +152,7 @@ def _load_text(text: str, default_id: str, source: str, notes: list[str]) -> Art
     import yaml
 
     try:
-        post = frontmatter.loads(text)
+        post = frontmatter.loads(text, handler=_front_matter())
     except (yaml.YAMLError, ValueError) as exc:
         raise SkipRecord(f"malformed YAML front matter ({exc.__class__.__name__}); fix the block between '---' lines")
     meta, body = dict(post.metadata), post.content
@@ -156,6 +163,25 @@ def _load_text(text: str, default_id: str, source: str, notes: list[str]) -> Art
 
 
 TITLE_MAX_CHARS = 150
+
+
+@functools.cache
+def _front_matter():
+    """python-frontmatter's YAML handler with dates left as written. PyYAML reads 2024-02-30 as a timestamp and
+    raises ValueError, which cost the whole article as "malformed YAML"; make_article reads dates itself and
+    keeps an article whose date it cannot read, with a warning naming the line."""
+    import yaml
+    from frontmatter.default_handlers import YAMLHandler
+
+    class DatesAsText(yaml.SafeLoader):
+        yaml_implicit_resolvers = {first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+                                   for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    class Handler(YAMLHandler):
+        def load(self, fm: str, **kwargs):
+            return yaml.load(fm, Loader=DatesAsText)
+
+    return Handler()
 
 
 def _split_title(body: str) -> tuple[str | None, str]:
@@ -186,7 +212,24 @@ def _json_record(obj, default_id: str, source: str, notes: list[str]) -> Article
     body = obj.get("text") or obj.get("body")
     if not isinstance(body, str) or not body.strip():
         raise SkipRecord("record has no 'text' or 'body'")
+    if HTML_BODY.search(body):          # a CMS export's body is HTML: its paragraphs, not its tags, are the text
+        body = html_fragment_text(body, "the record's HTML body")
     return make_article(meta, body, default_id, source, notes=notes)
+
+
+HTML_BODY = re.compile(r"<(p|div|br|h[1-6]|li|blockquote|figure|table)\b[^<>]*>|<a\s+href=", re.IGNORECASE)
+
+
+def _records(data) -> list:
+    """A .json file's records: a list of them, one record, or one list under a single key ({"articles": [...]},
+    as exports wrap them)."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and not ({"text", "body"} & data.keys()):
+        lists = [v for v in data.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+        if len(lists) == 1:
+            return lists[0]
+    return [data]
 
 
 def _load_json(text: str, source: str, stem: str, jsonl: bool) -> Iterator[Article | LoadWarning]:
@@ -195,7 +238,7 @@ def _load_json(text: str, source: str, stem: str, jsonl: bool) -> Iterator[Artic
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SkipRecord(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
-        records = data if isinstance(data, list) else [data]
+        records = _records(data)
         for i, obj in enumerate(records, 1):
             notes: list[str] = []
             try:

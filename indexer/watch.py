@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .config import Settings
-from .sources import LoadWarning, iter_files, require_sources
+from .sources import LoadWarning, iter_files, require_sources, source_list
 
 log = logging.getLogger("edsearch")
 
@@ -49,8 +49,8 @@ class Watcher:
     def __init__(self, sources: Sequence[str | Path], index_dir: str | Path | None = None, *, every: str | float = 60.0,
                  prune: bool = False, settings: Settings | None = None, model: str | None = None,
                  on_build: Callable[[object], None] | None = None):
-        require_sources(sources, every=True)
-        self.sources = [str(s) for s in sources]
+        self.sources = [str(s) for s in source_list(sources)]
+        require_sources(self.sources, every=True)
         self.settings = settings or Settings.from_env()
         self.index_dir = Path(index_dir or self.settings.index)
         self.every = parse_interval(every)

@@ -93,6 +93,8 @@ def test_filters(news):
     assert {h.article.id for h in tagged} == {"council-harbour"}
     only = news.search(q, filters=Filters(article_ids=["school-funding"])).hits
     assert {h.article.id for h in only} == {"school-funding"}
+    one = news.search(q, filters=Filters(article_ids="school-funding"))      # one id, not its characters
+    assert {h.article.id for h in one.hits} == {"school-funding"} and len(one.applied_filters) == 1
     assert news.search(q, filters=Filters(source="no-such-path")).hits == []
     sport = news.search("interest rates", mode="keyword", filters=Filters(section="Sport")).hits
     assert sport == []
@@ -113,6 +115,8 @@ def test_per_article_limit_and_overlap_merge(news):
     unlimited = news.search("harbour dredging", k=20, per_article=None,
                             filters=Filters(article_ids=["council-harbour"])).hits
     assert len(unlimited) >= 1
+    zero = news.search("harbour dredging", k=20, per_article=0, filters=Filters(article_ids=["council-harbour"]))
+    assert [h.citation for h in zero.hits] == [h.citation for h in unlimited]    # 0 is no limit, as over HTTP
     spans = sorted((h.citation.char_start, h.citation.char_end) for h in unlimited)
     for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
         assert e1 <= s2, "overlapping passages of one article must be merged"
@@ -152,6 +156,11 @@ def test_text_fragment_link_when_article_has_url(news):
 def test_invalid_queries_raise_clear_errors(retriever, kwargs, match):
     with pytest.raises(QueryError, match=match):
         retriever.search(**kwargs)
+
+
+def test_timeline_names_its_own_parameter(retriever):
+    with pytest.raises(QueryError, match="limit must be between 1 and 100, got 0"):
+        retriever.timeline("CPTPP", limit=0)
 
 
 def test_bad_date_filter(retriever):

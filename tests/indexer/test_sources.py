@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from indexer.articles import clean_text
 from indexer.sources import LoadWarning, iter_articles
 
@@ -111,13 +113,28 @@ def test_bad_inputs_are_skipped_with_warnings_naming_file_and_line(tmp_path):
     assert "missing.md: no such file" in text
 
 
-def test_unreadable_date_keeps_the_article_and_warns_with_file_and_line(tmp_path):
-    (tmp_path / "d.md").write_text("---\ntitle: X\npublished: last tuesday\n---\nBody.\n")
-    arts, warns = _split(list(iter_articles([tmp_path])))
+@pytest.mark.parametrize("date", ["last tuesday", "2024-02-30", "2025-13-45"])
+def test_unreadable_date_keeps_the_article_and_warns_with_file_and_line(tmp_path, date):
+    # 2024-02-30 is valid YAML that PyYAML's own date reading refuses: it cost the whole article as "malformed"
+    (tmp_path / "d.md").write_text(f"---\ntitle: X\npublished: {date}\n---\nBody.\n")
+    arts, warns = _split(list(iter_articles(tmp_path)))           # one path alone is one source
     assert [a.title for a in arts] == ["X"] and arts[0].published is None
     assert len(warns) == 1 and warns[0].kept and warns[0].line == 3
-    assert str(warns[0]).startswith(f"{tmp_path / 'd.md'}:3: published date 'last tuesday'")
+    assert str(warns[0]).startswith(f"{tmp_path / 'd.md'}:3: published date '{date}'")
     assert "indexed without a date" in str(warns[0])
+
+
+def test_json_exports_html_bodies_wrappers_and_values_that_are_not_text(tmp_path):
+    (tmp_path / "cms.json").write_text(json.dumps({"articles": [
+        {"id": "h1", "title": "Ants", "body": "<p>First para about ants.</p><p>Second &amp; para.</p>",
+         "author": ["A. Writer", "B. Writer"], "tags": [1, None, "x"]},
+        {"id": "p2", "title": "Maths", "text": "Plain: 3 < 4 and 5 > 2.", "author": {"name": "X"}}]}))
+    arts, warns = _split(list(iter_articles([tmp_path])))
+    by_id = {a.id: a for a in arts}
+    assert by_id["h1"].text == "First para about ants.\n\nSecond & para."       # the paragraphs, not the tags
+    assert (by_id["h1"].author, by_id["h1"].tags) == ("A. Writer, B. Writer", ["1", "x"])
+    assert (by_id["p2"].text, by_id["p2"].author) == ("Plain: 3 < 4 and 5 > 2.", None)
+    assert [str(w) for w in warns] == [f"{tmp_path / 'cms.json'} (record 2): author is not text (dict); left out"]
 
 
 def test_dates_as_archives_write_them(tmp_path):
