@@ -255,7 +255,7 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         return StreamingResponse(sse(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.get("/facets", dependencies=auth, summary="Authors, sections and date range for filters")
+    @app.get("/facets", dependencies=auth, summary="Authors, sections, tags and date range for filters")
     def facets():
         return state.get().facets()
 

@@ -323,8 +323,11 @@ class IndexReader:
             sections = [r[0] for r in db.execute(
                 "SELECT section FROM articles WHERE section IS NOT NULL GROUP BY section ORDER BY count(*) DESC "
                 "LIMIT 200")]
+            tags = [r[0] for r in db.execute(     # tag filters match in any case: one entry per tag, any case
+                "SELECT min(t.value) FROM articles a, json_each(a.tags) t GROUP BY lower(t.value) "
+                "ORDER BY count(*) DESC LIMIT 200")]
             lo, hi = db.execute("SELECT min(published), max(published) FROM articles").fetchone()
-        return {"authors": authors, "sections": sections, "published_min": lo, "published_max": hi}
+        return {"authors": authors, "sections": sections, "tags": tags, "published_min": lo, "published_max": hi}
 
 
 def load_segment(db: sqlite3.Connection, index_dir: Path, seg_id: int, file: str) -> VectorIndex:

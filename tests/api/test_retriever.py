@@ -91,6 +91,7 @@ def test_filters(news):
     assert "rates-old" not in {h.article.id for h in dated}
     tagged = news.search("dredging", filters=Filters(tag="Harbour")).hits
     assert {h.article.id for h in tagged} == {"council-harbour"}
+    assert "harbour" in {t.lower() for t in news.facets()["tags"]}
     only = news.search(q, filters=Filters(article_ids=["school-funding"])).hits
     assert {h.article.id for h in only} == {"school-funding"}
     one = news.search(q, filters=Filters(article_ids="school-funding"))      # one id, not its characters
