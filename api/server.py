@@ -115,7 +115,8 @@ class AppState:
                 self.load_error = None      # serving the newest commit (a bad one may have been followed by a good one)
         except (IndexStoreError, OSError) as exc:
             if str(exc) != self.load_error:
-                log.error("edsearch: new index not loaded, still serving the previous one: %s", exc)
+                log.error("edsearch: new index not loaded, %s: %s", "still serving the previous one"
+                          if self.retriever is not None else "no index served yet", exc)
             self.load_error = str(exc)
 
     def _watch(self) -> None:
