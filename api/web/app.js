@@ -211,9 +211,15 @@
     var lo = Math.min.apply(null, paras), hi = Math.max.apply(null, paras);
     return link + "?p=" + (lo === hi ? lo : lo + "-" + hi) + "#p" + lo;
   }
+  // The server's label names the passage's paragraphs; a card that cites fewer (an answer's sentences) names
+  // those, so the label, the link and the highlight agree.
+  function labelFor(hit, paras) {
+    var label = hit.citation.label, whole = paraRef(hit.citation.paragraphs), mine = paraRef(paras);
+    return whole && mine && label.slice(-whole.length) === whole ? label.slice(0, -whole.length) + mine : label;
+  }
   function citationText(hit, paras) {
     var link = hit.citation.link || new URL(articleLink(hit, paras), location.href).href;
-    return hit.citation.label + " " + link;
+    return labelFor(hit, paras) + " " + link;
   }
 
   function copyText(text) {
@@ -256,8 +262,8 @@
     var answer = !opts.cited && span ? [span.char_start - start, span.char_end - start] : null;
     var passage = renderPassage(hit.text, hit.highlights, opts.cited, answer);
     var copyBtn = el("button", { type: "button", className: "copy-citation", text: "Copy citation",
-                                 "aria-label": "Copy citation: " + hit.citation.label });
-    var citationLine = el("p", { className: "citation-label", text: hit.citation.label });
+                                 "aria-label": "Copy citation: " + labelFor(hit, paras) });
+    var citationLine = el("p", { className: "citation-label", text: labelFor(hit, paras) });
     copyBtn.addEventListener("click", function () {
       var text = citationText(hit, paras);
       copyText(text).then(function () {

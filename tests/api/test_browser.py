@@ -154,6 +154,8 @@ def test_ask_renders_markers_cited_sentences_and_paragraph_links(page, live_serv
     assert page.locator("#answer .confidence").inner_text().startswith("Confidence 87%")
     assert page.locator("#source-1 .cited-sentence").inner_text() == sentence
     assert page.locator("#source-1 a.open-article").get_attribute("href").endswith("?p=14#p14")
+    # the label names the cited sentence's paragraph, as the link does, not the whole passage's
+    assert page.locator("#source-1 .citation-label").inner_text().endswith('can do better", para 14')
     assert page.locator("#results .card").count() == len(hits)
     assert page.locator("#source-1 .headline .num").inner_text().strip() == "[1]"
 
