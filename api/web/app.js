@@ -51,6 +51,7 @@
       ? "Ask answers from the archive; each sentence cites a numbered source below it."
       : "Search lists the passages that match best, matching words highlighted.";
     document.body.dataset.mode = mode === "ask" ? "ask" : "search";
+    sortSel.disabled = mode === "ask";        // an answer cites its sources in the order it reads them
   }
   function readForm() {
     return { q: q.value.trim(), mode: currentMode(), author: selects.author.value, section: selects.section.value,
@@ -73,7 +74,7 @@
   }
   function stateFromUrl() {
     var p = new URLSearchParams(location.search);
-    return { q: p.get("q") || "", mode: p.get("mode") === "ask" ? "ask" : "search", author: p.get("author") || "",
+    return { q: (p.get("q") || "").trim(), mode: p.get("mode") === "ask" ? "ask" : "search", author: p.get("author") || "",
              section: p.get("section") || "", from: p.get("from") || "", to: p.get("to") || "",
              sort: p.get("sort") === "date" ? "date" : "", nodates: p.get("dates") === "off" ? "1" : "" };
   }
@@ -109,6 +110,14 @@
   /* ---------- time: filters read from the query, the timeline chart ---------- */
   // Date words in the query ("in 2026") become from/to filters on the server; show them, with a way to drop them.
   function renderApplied(applied, s) {
+    // The dates the server applied, as it read them (a URL's 20240101 is 2024-01-01): a date input shows only a
+    // full ISO date, and a filter the form does not show would be dropped by the next change without a word.
+    (applied || []).forEach(function (f) {
+      if (f.origin === "request" && dates[f.name] && dates[f.name].value !== f.value) {
+        dates[f.name].value = f.value;
+        updateFilterCount();
+      }
+    });
     // A date filter, given or read, leaves out the articles without a date: say how many, or they vanish unseen.
     var undated = (applied || []).reduce(function (n, f) { return Math.max(n, f.undated_left_out || 0); }, 0);
     if (undated) {
@@ -368,6 +377,7 @@
     if (inflight) inflight.abort();
     if (!s.q) {
       clearResults();
+      timelineEl.hidden = true;               // its bars would filter a search that is no longer there
       showState("empty", "Type something to search for.",
                 "Enter a question, some words, or a \"quoted phrase\", then press Enter.");
       return Promise.resolve();
@@ -458,8 +468,19 @@
     r.addEventListener("change", function () { setMode(currentMode()); if (q.value.trim()) submit(true); });
   });
   q.addEventListener("input", function () { noDates = ""; });   // new words: read their dates again
-  [selects.author, selects.section, dates.from, dates.to, sortSel].forEach(function (c) {
-    c.addEventListener("change", function () { updateFilterCount(); if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm())); });
+  // A filter searches once it settles: arrow keys through a list, or a date typed digit by digit (0002-01-02,
+  // 0020-..., 2024-...), would each run a search and leave a history entry.
+  var filterTimer = null;
+  function filterChanged() {
+    updateFilterCount();
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(function () {
+      if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm()));
+    }, 400);
+  }
+  [selects.author, selects.section, sortSel].forEach(function (c) { c.addEventListener("change", filterChanged); });
+  [dates.from, dates.to].forEach(function (d) {
+    d.addEventListener("change", function () { if (!d.value || d.value.slice(0, 4) >= "1000") filterChanged(); });
   });
   $("clear-filters").addEventListener("click", function () {
     selects.author.value = ""; selects.section.value = ""; dates.from.value = ""; dates.to.value = "";
@@ -469,7 +490,7 @@
   });
   window.addEventListener("popstate", function () {
     var s = stateFromUrl(); writeForm(s);
-    if (s.q) run(s); else { clearResults(); showState("idle", "Type a question or words and press Enter.", null); }
+    if (s.q) run(s); else { clearResults(); timelineEl.hidden = true; showState("idle", "Type a question or words and press Enter.", null); }
   });
 
   var initial = stateFromUrl();

@@ -65,6 +65,21 @@ def test_timeline_chart_and_a_click_on_a_bar_filters_to_that_period(page, dated_
     assert ids == ["cptpp-2025-06"]
     page.wait_for_function("() => document.querySelectorAll('#timeline-bars .bar').length === 1")
 
+    page.locator("#q").fill("")                    # no query: the chart goes, its bars would filter nothing
+    page.locator("#q").press("Enter")
+    page.wait_for_selector("#status[data-state=empty]")
+    assert page.locator("#timeline").is_hidden()
+
+
+def test_a_date_in_the_url_shows_in_the_form_as_the_server_read_it(page, dated_server):
+    page.goto(dated_server.url + "/?q=CPTPP+accession&to=20250101")
+    page.wait_for_selector("#status[data-state=ok]")
+    assert page.locator("#to").input_value() == "2025-01-01"          # applied, and shown: not a hidden filter
+    assert page.locator("#filter-count").inner_text() == "(1 on)"
+    assert _years(page) == {"2024"}
+    page.goto(dated_server.url + "/?q=CPTPP+accession&mode=ask&sort=date")
+    assert page.locator("#sort").is_disabled()                        # an answer does not sort its sources
+
 
 def test_sort_newest_first(page, dated_server):
     page.goto(dated_server.url + "/?q=CPTPP+accession&sort=date")
