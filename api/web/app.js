@@ -467,7 +467,12 @@
   Array.prototype.forEach.call(form.querySelectorAll('input[name="mode"]'), function (r) {
     r.addEventListener("change", function () { setMode(currentMode()); if (q.value.trim()) submit(true); });
   });
-  q.addEventListener("input", function () { noDates = ""; });   // new words: read their dates again
+  q.addEventListener("input", function (e) {
+    noDates = "";                             // new words: read their dates again
+    if (e.inputType === "insertFromPaste" && q.maxLength > 0 && q.value.length >= q.maxLength) {
+      showToast("A query holds at most " + q.maxLength.toLocaleString("en") + " characters; the rest of the paste was cut.");
+    }
+  });
   // A filter searches once it settles: arrow keys through a list, or a date typed digit by digit (0002-01-02,
   // 0020-..., 2024-...), would each run a search and leave a history entry.
   var filterTimer = null;

@@ -228,6 +228,14 @@ def test_clear_states(page, live_server):
     assert page.locator("#status").get_attribute("data-state") == "empty"
     assert "Type something" in page.locator("#status").inner_text()
 
+    # A paste longer than a query may be is cut by the box, and the page says so.
+    page.evaluate("text => navigator.clipboard.writeText(text)", "harbour " * 200)
+    page.locator("#q").focus()
+    page.keyboard.press("Control+V")
+    page.wait_for_selector("#toast:not([hidden])")
+    assert "at most 1,000 characters" in page.locator("#toast").inner_text()
+    assert len(page.locator("#q").input_value()) == 1000
+
     # No results (a filter no article matches).
     page.goto(f"{live_server.url}/?q=CPTPP&section=Sport")
     page.wait_for_selector("#status[data-state=noresults]")
