@@ -46,8 +46,7 @@ def _print_applied(applied) -> None:
         print(f'dates: {span}, read from "{phrase}" in the query (--no-dates-from-query to search without it)')
     undated = next((f.undated_left_out for f in applied if f.undated_left_out), 0)
     if undated:
-        print(f"note: the date filter leaves out the {undated} undated article{'s' if undated != 1 else ''} of "
-              "the index")
+        print(f"note: the date filter leaves out {undated} undated article{'s' if undated != 1 else ''}")
     if applied:
         print()
 

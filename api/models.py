@@ -71,9 +71,9 @@ class AppliedFilter(BaseModel):
         description="request: given as a parameter; query: read from date words in the query text (send "
                     "dates_from_query=false, or the dates you want as from/to, to drop or change it)")
     phrase: str | None = Field(None, description="The words of the query it was read from (origin query)")
-    undated_left_out: int | None = Field(None, description="from and to only: how many articles of the index have no "
-                                                           "published date, which a date filter leaves out (null "
-                                                           "when every article is dated)")
+    undated_left_out: int | None = Field(None, description="from and to only: how many articles the other filters "
+                                                           "let through have no published date, which a date "
+                                                           "filter leaves out (null when none)")
 
 
 class SearchResult(BaseModel):

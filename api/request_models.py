@@ -87,7 +87,7 @@ class SearchRequest(Request):
                                                           "newest first)")
 
     def run(self, retriever: Retriever) -> SearchResult:
-        return retriever.search(self.q, self.k, self.mode, self.filters(), self.per_article or None,
+        return retriever.search(self.q, self.k, self.mode, self.filters(), self.per_article,
                                 self.recency_half_life_days, sort=self.sort, dates_from_query=self.dates_from_query)
 
 

@@ -134,7 +134,7 @@ class Retriever:
                 rest = timeparse.without_dates(query, found.spans)
                 if keyword.terms(rest):          # "in 2021" alone: search for the words as typed
                     searched = rest
-        undated = self.reader.undated if filters.published_from or filters.published_to else 0
+        undated = self.reader.undated(filters) if filters.published_from or filters.published_to else 0
         for f in applied:
             if f.name in ("from", "to") and undated:
                 f.undated_left_out = undated

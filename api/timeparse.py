@@ -77,10 +77,12 @@ def _bounds(m: re.Match, p: str, today: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def _range(kind: str, m: re.Match, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
-    if kind == "between":
-        return _bounds(m, "a", today)[0], _bounds(m, "b", today)[1]
+    if kind == "between":       # either order: "between 2025 and 2020" is 2020 to 2025
+        a, b = _bounds(m, "a", today), _bounds(m, "b", today)
+        return min(a[0], b[0]), max(a[1], b[1])
     if kind == "range":
-        return dt.date(int(m["ay"]), 1, 1), dt.date(int(m["by"]), 12, 31)
+        years = sorted((int(m["ay"]), int(m["by"])))
+        return dt.date(years[0], 1, 1), dt.date(years[1], 12, 31)
     if kind == "rolling":
         n, unit = int(m["n"]), m["unit"].lower().rstrip("s")
         days = {"year": 365 * n, "month": 30 * n, "week": 7 * n, "day": n}[unit]

@@ -267,7 +267,7 @@ def embedding_input(manifest: dict | None) -> dict:
 
 def _joined(title: str, text: str) -> str:
     title = " ".join(title.split())
-    if not title or text.lstrip().lower().startswith(title.lower()):
+    if not title or text.lstrip().lower().startswith(title.removesuffix("\u2026").lower()):
         return text          # no title, or the passage opens with it (an untitled file's first line is its title)
     sep = " " if title[-1] in ".!?:;" else TITLE_SEPARATOR
     return f"{title}{sep}{text}"

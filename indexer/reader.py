@@ -7,7 +7,7 @@ import queue
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -222,11 +222,13 @@ class IndexReader:
         with self.connection() as db:
             return db.execute("SELECT 1 FROM articles WHERE published IS NOT NULL LIMIT 1").fetchone() is not None
 
-    @functools.cached_property
-    def undated(self) -> int:
-        """How many articles have no published date (a date filter leaves them out); counted once per snapshot."""
+    def undated(self, filters: Filters | None = None) -> int:
+        """How many articles that `filters` (its dates aside) lets through have no published date: those a date
+        filter leaves out."""
+        where, params = replace(filters or Filters(), published_from=None, published_to=None).where("a")
         with self.connection() as db:
-            return db.execute("SELECT count(*) FROM articles WHERE published IS NULL").fetchone()[0]
+            return db.execute(f"SELECT count(*) FROM articles a WHERE a.published IS NULL AND {where}",
+                              params).fetchone()[0]
 
     @contextmanager
     def keyword_index(self) -> Iterator[KeywordIndex]:

@@ -127,6 +127,9 @@ def make_article(meta: dict, body: str, default_id: str, source: str, title: str
     text = clean_text(body)
     if not text:
         raise SkipRecord("no article text after cleaning")
+    for key in ("id", "_id"):          # a database export's id: {"$oid": "5f1a..."} is the id 5f1a...
+        if isinstance(meta.get(key), dict) and len(meta[key]) == 1:
+            meta = {**meta, key: next(iter(meta[key].values()))}
     art_id = _opt(meta.get("id") or meta.get("_id")) or default_id
     if len(art_id) > 512 or any(ord(c) < 32 for c in art_id):
         raise SkipRecord("article id must be at most 512 printable characters")

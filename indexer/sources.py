@@ -151,8 +151,9 @@ def _load_text(text: str, default_id: str, source: str, notes: list[str]) -> Art
     import frontmatter
     import yaml
 
-    try:
-        post = frontmatter.loads(text, handler=_front_matter())
+    handler = _front_matter()
+    try:                        # the handler only where the file opens with YAML front matter: a story's "---"
+        post = frontmatter.loads(text, handler=handler) if handler.detect(text) else frontmatter.loads(text)
     except (yaml.YAMLError, ValueError) as exc:
         raise SkipRecord(f"malformed YAML front matter ({exc.__class__.__name__}); fix the block between '---' lines")
     meta, body = dict(post.metadata), post.content
@@ -186,14 +187,15 @@ def _front_matter():
 
 def _split_title(body: str) -> tuple[str | None, str]:
     """(title, text) of an untitled text file. Its first line is the title when it reads as one: a Markdown
-    heading, or a short line with more text after it that does not end with a full stop (a headline may end
-    with "?" or "!"). Otherwise the first line is
+    heading, or a short line, a paragraph of its own (a blank line after it, so not the first line of a wrapped
+    opening), that does not end with a full stop (a headline may end with "?" or "!"). Otherwise the first line is
     the opening of the story and stays in the text (the article's title is then its opening words): taking it
     away would drop a paragraph from the index, or a one-paragraph file altogether."""
     first, _, rest = body.strip().partition("\n")
     if first.startswith("#"):
         return first.lstrip("#").strip(), rest
-    if rest.strip() and len(first) <= TITLE_MAX_CHARS and not first.rstrip("\"'\u201d\u2019 ").endswith("."):
+    if rest.lstrip(" \t\r").startswith("\n") and rest.strip() and len(first) <= TITLE_MAX_CHARS \
+            and not first.rstrip("\"'\u201d\u2019 ").endswith("."):
         return first.strip(), rest
     return None, body
 

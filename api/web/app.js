@@ -412,6 +412,7 @@
   }
 
   function submit(push) {
+    clearTimeout(filterTimer);                // a filter change still settling is part of this search
     var s = readForm();
     var url = urlFor(s);
     if (url !== location.pathname + location.search) {
@@ -467,9 +468,11 @@
   Array.prototype.forEach.call(form.querySelectorAll('input[name="mode"]'), function (r) {
     r.addEventListener("change", function () { setMode(currentMode()); if (q.value.trim()) submit(true); });
   });
-  q.addEventListener("input", function (e) {
-    noDates = "";                             // new words: read their dates again
-    if (e.inputType === "insertFromPaste" && q.maxLength > 0 && q.value.length >= q.maxLength) {
+  q.addEventListener("input", function () { noDates = ""; });   // new words: read their dates again
+  q.addEventListener("paste", function (e) {
+    var pasted = ((e.clipboardData && e.clipboardData.getData("text")) || "").length;
+    var room = q.maxLength - q.value.length + Math.abs((q.selectionEnd || 0) - (q.selectionStart || 0));
+    if (q.maxLength > 0 && pasted > room) {
       showToast("A query holds at most " + q.maxLength.toLocaleString("en") + " characters; the rest of the paste was cut.");
     }
   });
@@ -494,6 +497,7 @@
     if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm()));
   });
   window.addEventListener("popstate", function () {
+    clearTimeout(filterTimer);
     var s = stateFromUrl(); writeForm(s);
     if (s.q) run(s); else { clearResults(); timelineEl.hidden = true; showState("idle", "Type a question or words and press Enter.", null); }
   });

@@ -53,6 +53,9 @@ def test_untitled_first_paragraph_stays_in_the_text(tmp_path):
     (tmp_path / "lede.txt").write_text("Peru formally joined the CPTPP in 2018.\n\nChile followed a year later.\n")
     (tmp_path / "one.txt").write_text("Peru joined the CPTPP.\n")
     (tmp_path / "short.md").write_text("Trade pact news\n\nPeru joined the CPTPP.\n")
+    (tmp_path / "rules.md").write_text("Intro para.\n\n---\n\nsaid: \"yes\", the minister.\n\n---\n\nPart 3.\n")
+    (tmp_path / "wrapped.txt").write_text("Peru formally joined the trade pact after talks that\nbegan in Lima.\n\n"
+                                          "Chile followed.\n")
     long_lede = "After years of talks " + "and more talks " * 12 + "Peru joined."
     (tmp_path / "long.md").write_text(long_lede + "\n\nChile followed.\n")
     arts, warns = _split(list(iter_articles([tmp_path])))
@@ -62,6 +65,8 @@ def test_untitled_first_paragraph_stays_in_the_text(tmp_path):
     assert by_id["lede"].title == "Peru formally joined the CPTPP in 2018."
     assert (by_id["one"].title, by_id["one"].text) == ("Peru joined the CPTPP.", "Peru joined the CPTPP.")
     assert (by_id["short"].title, by_id["short"].text) == ("Trade pact news", "Peru joined the CPTPP.")
+    assert by_id["rules"].text.startswith("Intro para.") and by_id["rules"].text.endswith("Part 3.")   # rules, not YAML
+    assert by_id["wrapped"].text.startswith("Peru formally joined the trade pact after talks that began in Lima.")
     assert by_id["long"].text.startswith(long_lede)                # too long for a title: the opening
     assert by_id["long"].title == long_lede[:120].rsplit(" ", 1)[0] + "\u2026"     # cut at a word
 
@@ -128,12 +133,14 @@ def test_json_exports_html_bodies_wrappers_and_values_that_are_not_text(tmp_path
     (tmp_path / "cms.json").write_text(json.dumps({"articles": [
         {"id": "h1", "title": "Ants", "body": "<p>First para about ants.</p><p>Second &amp; para.</p>",
          "author": ["A. Writer", "B. Writer"], "tags": [1, None, "x"]},
-        {"id": "p2", "title": "Maths", "text": "Plain: 3 < 4 and 5 > 2.", "author": {"name": "X"}}]}))
+        {"id": "p2", "title": "Maths", "text": "Plain: 3 < 4 and 5 > 2.", "author": {"name": "X"}},
+        {"_id": {"$oid": "5f1a"}, "title": "Mongo", "text": "An export's id."}]}))
     arts, warns = _split(list(iter_articles([tmp_path])))
     by_id = {a.id: a for a in arts}
     assert by_id["h1"].text == "First para about ants.\n\nSecond & para."       # the paragraphs, not the tags
     assert (by_id["h1"].author, by_id["h1"].tags) == ("A. Writer, B. Writer", ["1", "x"])
     assert (by_id["p2"].text, by_id["p2"].author) == ("Plain: 3 < 4 and 5 > 2.", None)
+    assert by_id["5f1a"].title == "Mongo"                                         # {"$oid": ...} is its id
     assert [str(w) for w in warns] == [f"{tmp_path / 'cms.json'} (record 2): author is not text (dict); left out"]
 
 

@@ -70,13 +70,14 @@ def test_a_title_never_pushes_the_passage_past_the_model_limit(embedder):
         passage = passage.rsplit(" ", 1)[0]
     title = "Port authority postpones the dredging of the inner harbour for another year"
     short = "Rates held"
-    out = titled_passages(embedder, [title, short, "", "Rates held"], [passage, "Rates rose.", "Body.",
-                                                                        "Rates held at 5%."])
+    out = titled_passages(embedder, [title, short, "", "Rates held", "Rates held at\u2026"],
+                          [passage, "Rates rose.", "Body.", "Rates held at 5%.", "Rates held at 5% again."])
     assert out[0].endswith(passage) and out[0] != passage and title.startswith(out[0][:-len(passage)].rstrip(". "))
     assert embedder.count_tokens([out[0]])[0] <= limit
     assert out[1] == f"Rates held{TITLE_SEPARATOR}Rates rose."
     assert out[2] == "Body."                                       # no title: the passage alone
     assert out[3] == "Rates held at 5%."                           # opens with its title already
+    assert out[4] == "Rates held at 5% again."                     # ... cut from its opening, as an untitled one
     vecs = embed_passages(embedder, ["Rates rose."], ["Rates held"])
     assert float(vecs[0] @ embedder.encode([out[1]])[0]) > 0.999
     with pytest.raises(ValueError, match="2 titles for 1 passages"):
