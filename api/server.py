@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.config import Settings
@@ -156,12 +156,6 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
                               "but /health.")
     app.state.edsearch = state
 
-    if settings.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",")],
-                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
-
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Overload, limit=settings.max_pending)
 
@@ -171,6 +165,14 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
             return _error(413, "body_too_large", f"request body over {settings.max_body_bytes} bytes")
         return await call_next(request)
+
+    if settings.cors_list:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        # added last, so outermost: the limits' own answers (413, 503 overloaded) carry CORS headers too, or a
+        # browser could read neither them nor Retry-After
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_list, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"])
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
@@ -223,6 +225,10 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         body = state.retriever.health()
         body["reload_error"] = state.load_error
         return body
+
+    @app.head("/health", include_in_schema=False)      # uptime monitors and load balancers probe with HEAD
+    def health_head():
+        return Response(status_code=503 if state.retriever is None else 200)
 
     # GET takes the request model's fields as query parameters, POST as a JSON body: one definition for both.
     @app.get("/search", response_model=SearchResult, dependencies=auth, summary="Ranked passages with citations")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -56,7 +57,7 @@ class Settings:
     worker_threads: int = 4             # EDSEARCH_WORKER_THREADS: requests served at once (the rest wait)
     max_pending: int = 512              # EDSEARCH_MAX_PENDING: requests in flight beyond which the answer is 503
     reload_interval: float = 1.0        # EDSEARCH_RELOAD_INTERVAL: seconds between checks for a new index
-    cors_origins: str = ""              # EDSEARCH_CORS_ORIGINS: comma-separated; empty = CORS off
+    cors_origins: str = ""              # EDSEARCH_CORS_ORIGINS: origins, comma- or space-separated; empty = off
     llm_url: str = ""                   # EDSEARCH_LLM_URL: OpenAI-compatible base URL; empty = extractive only
     llm_model: str = "default"          # EDSEARCH_LLM_MODEL
     llm_timeout: float = 60.0           # EDSEARCH_LLM_TIMEOUT: seconds
@@ -111,6 +112,22 @@ class Settings:
         for name in ("hnsw_ef_search", "ray_embed_actors"):
             if getattr(self, name) < 0:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be 0 or more (got {getattr(self, name)})")
+        for name in ("reload_interval", "llm_timeout"):      # 0 spins a core (reload) or fails every call (LLM)
+            if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
+                    and getattr(self, name) > 0):
+                raise ValueError(f"EDSEARCH_{name.upper()} must be a number of seconds above 0 "
+                                 f"(got {getattr(self, name)!r})")
+        # a mounted secret or an env file often ends with a newline that no client sends
+        if self.api_token and not self.api_token.strip():
+            raise ValueError("EDSEARCH_API_TOKEN is only spaces: set a token, or leave it empty for an open server")
+        object.__setattr__(self, "api_token", self.api_token.strip())      # frozen: the one normalisation
+        if not self.api_token.isascii():
+            raise ValueError("EDSEARCH_API_TOKEN must be ASCII (HTTP headers carry it as bytes; clients differ on "
+                             "anything else)")
+        for origin in self.cors_list:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"EDSEARCH_CORS_ORIGINS: {origin!r} is not an origin; write scheme://host[:port] "
+                                 "with no path or trailing slash, several separated by commas")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"EDSEARCH_PORT must be a port from 1 to 65535 (got {self.port})")
         if not self.ray_embed_cpus > 0:
@@ -127,6 +144,11 @@ class Settings:
         if self.rrf_dense_weight == 0 and self.rrf_keyword_weight == 0:
             raise ValueError("EDSEARCH_RRF_DENSE_WEIGHT and EDSEARCH_RRF_KEYWORD_WEIGHT are both 0: hybrid search "
                              "would rank nothing; give at least one a positive weight")
+
+    @property
+    def cors_list(self) -> list[str]:
+        """EDSEARCH_CORS_ORIGINS as origins (commas or spaces between them)."""
+        return [o for o in re.split(r"[,\s]+", self.cors_origins) if o]
 
     @property
     def rrf_weights(self) -> dict[str, float]:

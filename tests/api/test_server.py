@@ -90,6 +90,7 @@ def test_malformed_and_oversized_bodies(live_server):
 
 
 def test_health_and_openapi(live_server):
+    assert httpx.head(f"{live_server.url}/health").status_code == 200       # monitors probe with HEAD
     health = httpx.get(f"{live_server.url}/health").json()
     assert health["status"] == "ok" and health["counts"]["articles"] == 1
     assert health["model"]["name"] == "all-MiniLM-L6-v2" and health["index_version"] >= 1

@@ -91,6 +91,8 @@ def test_cors_is_off_by_default_and_on_when_configured(seeds_index, settings):
         assert client.options("/search", headers=ok).status_code == 200
         r = client.get("/search", params={"q": "CPTPP"}, headers=origin)
         assert "access-control-allow-origin" not in r.headers              # other origins still refused
+        big = client.post("/search", content=b"{}", headers={**ok, "content-length": str(10 ** 9)})
+        assert big.status_code == 413 and big.headers["access-control-allow-origin"] == "https://desk.example"
 
 
 def test_cors_from_the_environment(monkeypatch):
@@ -100,6 +102,10 @@ def test_cors_from_the_environment(monkeypatch):
     assert Settings.from_env().cors_origins == ""
     monkeypatch.setenv("EDSEARCH_CORS_ORIGINS", "https://news.example")
     assert Settings.from_env().cors_origins == "https://news.example"
+    monkeypatch.setenv("EDSEARCH_CORS_ORIGINS", "https://news.example https://desk.example:8443")
+    assert Settings.from_env().cors_list == ["https://news.example", "https://desk.example:8443"]
+    monkeypatch.setenv("EDSEARCH_API_TOKEN", "s3cret\n")         # as a mounted secret ends
+    assert Settings.from_env().api_token == "s3cret"
 
 
 def test_limits_have_safe_defaults():
