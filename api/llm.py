@@ -166,6 +166,7 @@ class LLMClient:
     def _pieces(self, client, cm, resp) -> Iterator[str]:
         import httpx
 
+        finished = False        # [DONE], or a choice with a finish_reason: anything else is a cut-off answer
         try:
             for line in resp.iter_lines():
                 line = line.strip()
@@ -173,14 +174,19 @@ class LLMClient:
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
+                    finished = True
                     break
                 try:
                     choice = json.loads(data)["choices"][0]
                 except (ValueError, KeyError, IndexError, TypeError):
                     continue
+                finished = finished or bool(choice.get("finish_reason"))
                 piece = (choice.get("delta") or {}).get("content") or (choice.get("message") or {}).get("content")
                 if piece:
                     yield piece
+            if not finished:
+                raise LLMError(f"the language model at {self.url} ended its stream before it finished the answer "
+                               "(no [DONE]); the answer would be cut off, so it is not given")
         except httpx.HTTPError as exc:
             raise self._fail(exc) from exc
         finally:

@@ -31,7 +31,8 @@ def fake_llm_app(calls: list):
                     chunk = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
                              "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
                     yield f"data: {json.dumps(chunk)}\n\n"
-                yield "data: [DONE]\n\n"
+                if body["model"] != "cut-off":       # a server that drops the connection mid-answer
+                    yield "data: [DONE]\n\n"
             return StreamingResponse(events(), media_type="text/event-stream")
         return {"id": "x", "object": "chat.completion", "model": body["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": COMPLETION},
@@ -121,6 +122,23 @@ def test_generative_stream(gen_server, fake_llm):
     assert final["mode"] == "generative" and final["removed_citations"] == [9]
     assert final["answer"].replace(" ", "") == streamed.replace(" ", "")
     assert fake_llm.calls[-1]["stream"] is True
+
+
+def test_a_stream_cut_off_before_done_is_an_error_not_an_answer(seeds_index, settings, fake_llm):
+    from api.server import create_app
+
+    s = dataclasses.replace(settings, llm_url=fake_llm.url + "/v1", llm_model="cut-off")
+    with LiveServer(create_app(seeds_index, s)) as server:
+        events, name = [], None
+        with httpx.stream("GET", f"{server.url}/ask/stream", params={"q": CPTPP_QUESTION}, timeout=30) as r:
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    events.append((name, json.loads(line[5:])))
+    names = [e for e, _ in events]
+    assert names[0] == "sources" and names[-1] == "error" and "answer" not in names
+    assert "ended its stream before it finished the answer" in events[-1][1]["message"]
 
 
 def test_declined_question_does_not_call_the_model(gen_server, fake_llm):
