@@ -148,3 +148,15 @@ class Answer(BaseModel):
     took_ms: float = 0.0
     applied_filters: list[AppliedFilter] = Field(default_factory=list,
                                                  description="Filters the sources were restricted by (see /search)")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="bad_request, invalid_request, unauthorized, not_found, body_too_large, "
+                                  "overloaded, no_index, answer_model_unavailable, llm_unavailable, internal_error, ...")
+    message: str = Field(description="What is wrong and what to do, in one line")
+
+
+class ErrorBody(BaseModel):
+    """Every error response of the HTTP API."""
+
+    error: ErrorDetail

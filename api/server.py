@@ -11,13 +11,14 @@ import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.config import Settings
 from indexer.format import IndexStoreError
 
 from .auth import bearer_ok
-from .models import Answer, ArticleFull, SearchResult, Timeline
+from .models import Answer, ArticleFull, ErrorBody, SearchResult, Timeline
 from .request_models import JSON_BODY, AskRequest, SearchRequest, TimelineRequest, error_message
 from .retriever import ArticleNotFound, QueryError, Retriever
 from .answer import Answerer, sse
@@ -150,7 +151,14 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
             watch.stop()
             await anyio.to_thread.run_sync(watch.join)   # a build under way finishes and publishes first
 
-    app = FastAPI(title="edsearch", version="0.1.0", lifespan=lifespan,
+    # Every error has one shape (ErrorBody), which the schema says, 422 included (FastAPI's own would be documented
+    # otherwise), so that generated clients read errors as the server sends them.
+    errors = {status: {"model": ErrorBody, "description": text} for status, text in (
+        (400, "Bad request: the message says which field and what to do"), (401, "Missing or wrong bearer token"),
+        (404, "No such article"), (413, "Request body too large"), (422, "Invalid request fields or body"),
+        (502, "The language model (EDSEARCH_LLM_URL) failed"),
+        (503, "No index loaded, answer model unavailable, or overloaded (see Retry-After)"))}
+    app = FastAPI(title="edsearch", version="0.1.0", lifespan=lifespan, responses=errors,
                   description="Semantic search and cited Q&A over an editorial archive. When the server has a "
                               "token (EDSEARCH_API_TOKEN), send `Authorization: Bearer <token>` on every route "
                               "but /health.")
@@ -211,7 +219,9 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         log.exception("edsearch: unexpected error")
         return _error(500, "internal_error", "unexpected server error; the log has the details")
 
-    def require_token(request: Request) -> None:
+    bearer = HTTPBearer(auto_error=False, description="EDSEARCH_API_TOKEN, when the server has one")
+
+    def require_token(request: Request, _: object = Depends(bearer)) -> None:   # the scheme documents it
         if not bearer_ok(request.headers.get("authorization", ""), settings.api_token):
             raise ApiError(401, "unauthorized", "missing or wrong bearer token: send Authorization: Bearer <token>",
                            {"WWW-Authenticate": "Bearer"})

@@ -96,6 +96,9 @@ def test_health_and_openapi(live_server):
     assert health["model"]["name"] == "all-MiniLM-L6-v2" and health["index_version"] >= 1
     schema = httpx.get(f"{live_server.url}/openapi.json").json()
     assert "/search" in schema["paths"] and "Citation" in schema["components"]["schemas"]
+    search = schema["paths"]["/search"]["get"]                    # errors and auth as the server gives them
+    assert search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    assert search["security"] == [{"HTTPBearer": []}] and "security" not in schema["paths"]["/health"]["get"]
     assert httpx.get(f"{live_server.url}/docs").status_code == 200
 
 
