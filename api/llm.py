@@ -166,7 +166,7 @@ class LLMClient:
     def _pieces(self, client, cm, resp) -> Iterator[str]:
         import httpx
 
-        finished = False        # [DONE], or a choice with a finish_reason: anything else is a cut-off answer
+        finished = cut = False  # [DONE] or a finish_reason ends an answer; "length" cuts it, as does a broken stream
         try:
             for line in resp.iter_lines():
                 line = line.strip()
@@ -181,12 +181,14 @@ class LLMClient:
                 except (ValueError, KeyError, IndexError, TypeError):
                     continue
                 finished = finished or bool(choice.get("finish_reason"))
+                cut = cut or choice.get("finish_reason") == "length"
                 piece = (choice.get("delta") or {}).get("content") or (choice.get("message") or {}).get("content")
                 if piece:
                     yield piece
-            if not finished:
-                raise LLMError(f"the language model at {self.url} ended its stream before it finished the answer "
-                               "(no [DONE]); the answer would be cut off, so it is not given")
+            if cut or not finished:
+                raise LLMError(f"the language model at {self.url} " + ("stopped at its token limit" if cut else
+                               "ended its stream before it finished the answer (no [DONE])")
+                               + "; the answer would be cut off, so it is not given")
         except httpx.HTTPError as exc:
             raise self._fail(exc) from exc
         finally:

@@ -158,7 +158,7 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
         (404, "No such article"), (413, "Request body too large"), (422, "Invalid request fields or body"),
         (502, "The language model (EDSEARCH_LLM_URL) failed"),
         (503, "No index loaded, answer model unavailable, or overloaded (see Retry-After)"))}
-    app = FastAPI(title="edsearch", version="0.1.0", lifespan=lifespan, responses=errors,
+    app = FastAPI(title="edsearch", version="0.1.0", lifespan=lifespan,
                   description="Semantic search and cited Q&A over an editorial archive. When the server has a "
                               "token (EDSEARCH_API_TOKEN), send `Authorization: Bearer <token>` on every route "
                               "but /health.")
@@ -240,45 +240,50 @@ def create_app(index_dir: str | Path | None = None, settings: Settings | None = 
     def health_head():
         return Response(status_code=503 if state.retriever is None else 200)
 
-    # GET takes the request model's fields as query parameters, POST as a JSON body: one definition for both.
-    @app.get("/search", response_model=SearchResult, dependencies=auth, summary="Ranked passages with citations")
+    # The routes that need the token, with the error responses they can give. GET takes the request model's
+    # fields as query parameters, POST as a JSON body: one definition for both.
+    guarded = {"dependencies": auth, "responses": errors}
+
+    @app.get("/search", response_model=SearchResult, **guarded, summary="Ranked passages with citations")
     def search_get(req: Annotated[SearchRequest, Query()]):
         return req.run(state.get())
 
-    @app.post("/search", response_model=SearchResult, dependencies=auth, summary="Search with a JSON body")
+    @app.post("/search", response_model=SearchResult, **guarded, summary="Search with a JSON body")
     def search_post(req: SearchRequest):
         return req.run(state.get())
 
-    @app.get("/timeline", response_model=Timeline, dependencies=auth,
+    @app.get("/timeline", response_model=Timeline, **guarded,
              summary="Matching articles per month or year (docs/time.md says which articles match)")
     def timeline(req: Annotated[TimelineRequest, Query()]):
         return req.run(state.get())
 
-    @app.get("/ask", response_model=Answer, dependencies=auth,
+    @app.get("/ask", response_model=Answer, **guarded,
              summary="A cited answer to a question, or found=false with the closest passages")
     def ask_get(req: Annotated[AskRequest, Query()]):
         return req.run(state.get())
 
-    @app.post("/ask", response_model=Answer, dependencies=auth, summary="Ask with a JSON body")
+    @app.post("/ask", response_model=Answer, **guarded, summary="Ask with a JSON body")
     def ask_post(req: AskRequest):
         return req.run(state.get())
 
     @app.get("/ask/stream", dependencies=auth, response_class=StreamingResponse,
              summary="The answer as server-sent events: sources, delta (generative mode), answer, done",
-             responses={200: {"content": {"text/event-stream": {}}}})
+             responses={**errors, 200: {"content": {"text/event-stream": {}}}})
     def ask_stream(req: Annotated[AskRequest, Query()]):
         events = Answerer(state.get()).stream(req.q, req.k, req.filters(), req.generate, req.dates_from_query,
                                               req.min_confidence)
         return StreamingResponse(sse(events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    @app.get("/facets", dependencies=auth, summary="Authors, sections, tags and date range for filters")
+    @app.get("/facets", **guarded, summary="Authors, sections, tags and date range for filters")
     def facets():
         return state.get().facets()
 
+    # the token is checked in the route (a browser's page needs none), so the schema is told of it here
     @app.get("/articles/{article_id:path}", response_model=ArticleFull,
              summary="A stored article with its numbered paragraphs (an HTML page when Accept prefers text/html)",
-             responses={200: {"content": {"text/html": {}}}})
+             responses={**errors, 200: {"content": {"text/html": {}}}},
+             openapi_extra={"security": [{"HTTPBearer": []}]})
     def article(article_id: str, request: Request,
                 p: str | None = Query(None, description="HTML page only: paragraph(s) to highlight, 14 or 14-15")):
         if web.wants_html(request):    # the page for a browser; without a token it is a shell that fetches JSON

@@ -81,8 +81,7 @@ def _range(kind: str, m: re.Match, today: dt.date) -> tuple[dt.date | None, dt.d
         a, b = _bounds(m, "a", today), _bounds(m, "b", today)
         return min(a[0], b[0]), max(a[1], b[1])
     if kind == "range":
-        years = sorted((int(m["ay"]), int(m["by"])))
-        return dt.date(years[0], 1, 1), dt.date(years[1], 12, 31)
+        return dt.date(int(m["ay"]), 1, 1), dt.date(int(m["by"]), 12, 31)
     if kind == "rolling":
         n, unit = int(m["n"]), m["unit"].lower().rstrip("s")
         days = {"year": 365 * n, "month": 30 * n, "week": 7 * n, "day": n}[unit]

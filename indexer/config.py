@@ -118,16 +118,18 @@ class Settings:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be a number of seconds above 0 "
                                  f"(got {getattr(self, name)!r})")
         # a mounted secret or an env file often ends with a newline that no client sends
-        if self.api_token and not self.api_token.strip():
+        token = self.api_token or ""
+        if token and not token.strip():
             raise ValueError("EDSEARCH_API_TOKEN is only spaces: set a token, or leave it empty for an open server")
-        object.__setattr__(self, "api_token", self.api_token.strip())      # frozen: the one normalisation
+        object.__setattr__(self, "api_token", token.strip())      # frozen: the one normalisation
         if not self.api_token.isascii():
             raise ValueError("EDSEARCH_API_TOKEN must be ASCII (HTTP headers carry it as bytes; clients differ on "
                              "anything else)")
         for origin in self.cors_list:
-            if not re.fullmatch(r"https?://[^/\s]+", origin):
+            if not re.fullmatch(r"\*|null|[a-z][a-z0-9+.-]*://[^/\s]+", origin):
                 raise ValueError(f"EDSEARCH_CORS_ORIGINS: {origin!r} is not an origin; write scheme://host[:port] "
-                                 "with no path or trailing slash, several separated by commas")
+                                 "with no path or trailing slash (or * for any), several separated by commas or "
+                                 "spaces")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"EDSEARCH_PORT must be a port from 1 to 65535 (got {self.port})")
         if not self.ray_embed_cpus > 0:

@@ -113,7 +113,11 @@
     // The dates the server applied, as it read them (a URL's 20240101 is 2024-01-01): a date input shows only a
     // full ISO date, and a filter the form does not show would be dropped by the next change without a word.
     (applied || []).forEach(function (f) {
-      if (f.origin === "request" && dates[f.name] && dates[f.name].value !== f.value) {
+      // only where the input still shows what was sent (a date input shows "" for 20250101): a change made
+      // since is the user's, and stands
+      var sent = s[f.name] || "", shown = /^\d{4}-\d{2}-\d{2}$/.test(sent) ? sent : "";
+      if (f.origin === "request" && dates[f.name] && dates[f.name].value !== f.value &&
+          dates[f.name].value === shown) {
         dates[f.name].value = f.value;
         updateFilterCount();
       }

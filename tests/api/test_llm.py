@@ -27,9 +27,10 @@ def fake_llm_app(calls: list):
         calls.append(body)
         if body.get("stream"):
             def events():
-                for p in PIECES:
+                for i, p in enumerate(PIECES):
+                    end = "length" if body["model"] == "too-long" and i == len(PIECES) - 1 else None
                     chunk = {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
-                             "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+                             "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": end}]}
                     yield f"data: {json.dumps(chunk)}\n\n"
                 if body["model"] != "cut-off":       # a server that drops the connection mid-answer
                     yield "data: [DONE]\n\n"
@@ -124,10 +125,12 @@ def test_generative_stream(gen_server, fake_llm):
     assert fake_llm.calls[-1]["stream"] is True
 
 
-def test_a_stream_cut_off_before_done_is_an_error_not_an_answer(seeds_index, settings, fake_llm):
+@pytest.mark.parametrize("model, message", [("cut-off", "ended its stream before it finished the answer"),
+                                            ("too-long", "stopped at its token limit")])
+def test_a_stream_cut_off_is_an_error_not_an_answer(seeds_index, settings, fake_llm, model, message):
     from api.server import create_app
 
-    s = dataclasses.replace(settings, llm_url=fake_llm.url + "/v1", llm_model="cut-off")
+    s = dataclasses.replace(settings, llm_url=fake_llm.url + "/v1", llm_model=model)
     with LiveServer(create_app(seeds_index, s)) as server:
         events, name = [], None
         with httpx.stream("GET", f"{server.url}/ask/stream", params={"q": CPTPP_QUESTION}, timeout=30) as r:
@@ -138,7 +141,7 @@ def test_a_stream_cut_off_before_done_is_an_error_not_an_answer(seeds_index, set
                     events.append((name, json.loads(line[5:])))
     names = [e for e, _ in events]
     assert names[0] == "sources" and names[-1] == "error" and "answer" not in names
-    assert "ended its stream before it finished the answer" in events[-1][1]["message"]
+    assert message in events[-1][1]["message"]
 
 
 def test_declined_question_does_not_call_the_model(gen_server, fake_llm):

@@ -99,6 +99,8 @@ def test_health_and_openapi(live_server):
     search = schema["paths"]["/search"]["get"]                    # errors and auth as the server gives them
     assert search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
     assert search["security"] == [{"HTTPBearer": []}] and "security" not in schema["paths"]["/health"]["get"]
+    assert schema["paths"]["/articles/{article_id}"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert "401" not in schema["paths"]["/health"]["get"]["responses"]       # /health needs no token
     assert httpx.get(f"{live_server.url}/docs").status_code == 200
 
 

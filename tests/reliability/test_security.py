@@ -102,8 +102,8 @@ def test_cors_from_the_environment(monkeypatch):
     assert Settings.from_env().cors_origins == ""
     monkeypatch.setenv("EDSEARCH_CORS_ORIGINS", "https://news.example")
     assert Settings.from_env().cors_origins == "https://news.example"
-    monkeypatch.setenv("EDSEARCH_CORS_ORIGINS", "https://news.example https://desk.example:8443")
-    assert Settings.from_env().cors_list == ["https://news.example", "https://desk.example:8443"]
+    monkeypatch.setenv("EDSEARCH_CORS_ORIGINS", "https://news.example https://desk.example:8443, *")
+    assert Settings.from_env().cors_list == ["https://news.example", "https://desk.example:8443", "*"]
     monkeypatch.setenv("EDSEARCH_API_TOKEN", "s3cret\n")         # as a mounted secret ends
     assert Settings.from_env().api_token == "s3cret"
 
