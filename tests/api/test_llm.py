@@ -106,15 +106,21 @@ def test_extractive_still_available_when_llm_is_set(gen_server):
     assert r.status_code == 200 and r.json()["mode"] == "extractive"
 
 
-def test_generative_stream(gen_server, fake_llm):
+def _stream_events(url: str) -> list[tuple[str, dict]]:
+    """(event name, data) of /ask/stream for the CPTPP question."""
     events, name = [], None
-    with httpx.stream("GET", f"{gen_server.url}/ask/stream", params={"q": CPTPP_QUESTION}, timeout=30) as r:
+    with httpx.stream("GET", f"{url}/ask/stream", params={"q": CPTPP_QUESTION}, timeout=30) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
             if line.startswith("event:"):
                 name = line[6:].strip()
             elif line.startswith("data:"):
                 events.append((name, json.loads(line[5:])))
+    return events
+
+
+def test_generative_stream(gen_server, fake_llm):
+    events = _stream_events(gen_server.url)
     names = [e for e, _ in events]
     assert names[0] == "sources" and names[-2:] == ["answer", "done"] and names.count("delta") >= 2
     streamed = "".join(d["text"] for e, d in events if e == "delta")
@@ -132,13 +138,7 @@ def test_a_stream_cut_off_is_an_error_not_an_answer(seeds_index, settings, fake_
 
     s = dataclasses.replace(settings, llm_url=fake_llm.url + "/v1", llm_model=model)
     with LiveServer(create_app(seeds_index, s)) as server:
-        events, name = [], None
-        with httpx.stream("GET", f"{server.url}/ask/stream", params={"q": CPTPP_QUESTION}, timeout=30) as r:
-            for line in r.iter_lines():
-                if line.startswith("event:"):
-                    name = line[6:].strip()
-                elif line.startswith("data:"):
-                    events.append((name, json.loads(line[5:])))
+        events = _stream_events(server.url)
     names = [e for e, _ in events]
     assert names[0] == "sources" and names[-1] == "error" and "answer" not in names
     assert message in events[-1][1]["message"]
