@@ -215,7 +215,10 @@ def _json_record(obj, default_id: str, source: str, notes: list[str]) -> Article
     if not isinstance(body, str) or not body.strip():
         raise SkipRecord("record has no 'text' or 'body'")
     if HTML_BODY.search(body):          # a CMS export's body is HTML: its paragraphs, not its tags, are the text
-        body = html_fragment_text(body, "the record's HTML body")
+        try:
+            body = html_fragment_text(body, "the record's HTML body")
+        except SkipRecord:              # nothing the extractor keeps: the body as it is, rather than no article
+            pass
     return make_article(meta, body, default_id, source, notes=notes)
 
 
