@@ -113,10 +113,9 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ValueError(f"EDSEARCH_{name.upper()} must be 0 or more (got {getattr(self, name)})")
         for name in ("reload_interval", "llm_timeout"):      # 0 spins a core (reload) or fails every call (LLM)
-            if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
-                    and getattr(self, name) > 0):
-                raise ValueError(f"EDSEARCH_{name.upper()} must be a number of seconds above 0 "
-                                 f"(got {getattr(self, name)!r})")
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"EDSEARCH_{name.upper()} must be a number of seconds above 0 (got {value!r})")
         # a mounted secret or an env file often ends with a newline that no client sends
         token = self.api_token or ""
         if token and not token.strip():
