@@ -483,12 +483,13 @@
   // A filter searches once it settles: arrow keys through a list, or a date typed digit by digit (0002-01-02,
   // 0020-..., 2024-...), would each run a search and leave a history entry.
   var filterTimer = null;
+  function applyFilters() {                   // with words to search: search; without: just keep the URL right
+    if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm()));
+  }
   function filterChanged() {
     updateFilterCount();
     clearTimeout(filterTimer);
-    filterTimer = setTimeout(function () {
-      if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm()));
-    }, 400);
+    filterTimer = setTimeout(applyFilters, 400);
   }
   [selects.author, selects.section, sortSel].forEach(function (c) { c.addEventListener("change", filterChanged); });
   [dates.from, dates.to].forEach(function (d) {
@@ -498,7 +499,7 @@
     selects.author.value = ""; selects.section.value = ""; dates.from.value = ""; dates.to.value = "";
     sortSel.value = "relevance";
     updateFilterCount();
-    if (q.value.trim()) submit(true); else history.replaceState(null, "", urlFor(readForm()));
+    applyFilters();
   });
   window.addEventListener("popstate", function () {
     clearTimeout(filterTimer);
